@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian 12 packages vetpacs needs. Idempotent: a fast no-op when all are present.
+#   scripts/deps.sh build   what `make` and `make run` need
+#   scripts/deps.sh test    plus the peers and tools `make test` uses
+set -eu
+
+BUILD="build-essential cmake python3 pkg-config zlib1g-dev"
+TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk"
+
+case "${1:-build}" in
+build) want="$BUILD" ;;
+test) want="$BUILD $TEST" ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$s" in
+    *" installed") ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "Installing Debian packages:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* vetpacs entry point: dispatches to the commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "dcm/dcm.h"
+
+#define VETPACS_VERSION "0.1.0"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+    const char *help;
+} commands[] = {
+    {"dump", app_cmd_dump, "dump [--width N] FILE...",
+     "print one line per element: tag, VR, length, value, keyword"},
+    {"tojson", app_cmd_tojson, "tojson [--bulk-threshold BYTES] [--bulk-uri PREFIX] [--pretty] FILE",
+     "print the data set as DICOM JSON (PS3.18 Annex F)"},
+    {"convert", app_cmd_convert,
+     "convert [--ts keep|implicit|explicit|big|deflated|UID] IN OUT | IN... DIR",
+     "rewrite files as Part 10 in a native transfer syntax (or the one they had)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "vetpacs %s - veterinary PACS\n\n"
+            "Usage: vetpacs COMMAND [OPTIONS]\n\nCommands:\n",
+            VETPACS_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-60s %s\n", commands[i].usage, commands[i].help);
+    fprintf(out, "  %-60s %s\n", "--help", "show this help");
+    fprintf(out, "  %-60s %s\n", "--version", "show the version");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("vetpacs %s (%s %s)\n", VETPACS_VERSION, DCM_IMPLEMENTATION_VERSION_NAME,
+               DCM_IMPLEMENTATION_CLASS_UID);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "vetpacs: unknown command '%s' (try vetpacs --help)\n", cmd);
+    return 2;
+}
