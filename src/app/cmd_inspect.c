@@ -18,18 +18,23 @@ static int write_out(const vp_buf *b)
 int app_cmd_dump(int argc, char **argv)
 {
     dcm_dump_opts dopts = {0};
+    dcm_read_opts ropts = {0};
     int first = 0;
     while (first < argc && argv[first][0] == '-' && argv[first][1]) {
         if (!strcmp(argv[first], "--width") && first + 1 < argc) {
             dopts.max_value_chars = (uint32_t)strtoul(argv[first + 1], NULL, 10);
             first += 2;
+        } else if (!strcmp(argv[first], "--header-only")) {
+            /* Stop before Pixel Data: the cost no longer depends on the pixel size. */
+            ropts.stop_at_tag = DCM_TAG_PIXEL_DATA;
+            first++;
         } else {
             fprintf(stderr, "vetpacs dump: unknown option %s\n", argv[first]);
             return 2;
         }
     }
     if (first >= argc) {
-        fprintf(stderr, "usage: vetpacs dump [--width N] FILE...\n");
+        fprintf(stderr, "usage: vetpacs dump [--width N] [--header-only] FILE...\n");
         return 2;
     }
     int rc = 0;
@@ -37,7 +42,7 @@ int app_cmd_dump(int argc, char **argv)
         dcm_file *f;
         vp_error err;
         vp_error_clear(&err);
-        if (dcm_file_read(argv[i], NULL, &f, &err) != VP_OK) {
+        if (dcm_file_read(argv[i], &ropts, &f, &err) != VP_OK) {
             fprintf(stderr, "vetpacs dump: %s: %s\n", argv[i], err.msg);
             rc = 1;
             continue;
@@ -51,6 +56,17 @@ int app_cmd_dump(int argc, char **argv)
         vp_status st = dcm_dump(dcm_file_meta(f), &dopts, &out);
         if (st == VP_OK)
             st = dcm_dump(dcm_file_dataset(f), &dopts, &out);
+        const dcm_pixel_info *pi = dcm_file_pixel_info(f);
+        if (st == VP_OK && pi->present) {
+            st = vp_buf_printf(&out, "# pixel data at offset %llu, %llu bytes, %u frames%s\n",
+                               (unsigned long long)pi->value_offset,
+                               (unsigned long long)pi->value_length, pi->frame_count,
+                               pi->offsets_in_file ? "" : " (offsets in the inflated stream)");
+            for (uint32_t k = 0; st == VP_OK && k < pi->frame_count; k++)
+                st = vp_buf_printf(&out, "# frame %u at offset %llu, %llu bytes\n", k + 1,
+                                   (unsigned long long)pi->frames[k].offset,
+                                   (unsigned long long)pi->frames[k].length);
+        }
         if (st != VP_OK) {
             fprintf(stderr, "vetpacs dump: %s: out of memory\n", argv[i]);
             rc = 1;

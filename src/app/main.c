@@ -14,7 +14,7 @@ static const struct command {
     const char *usage;
     const char *help;
 } commands[] = {
-    {"dump", app_cmd_dump, "dump [--width N] FILE...",
+    {"dump", app_cmd_dump, "dump [--width N] [--header-only] FILE...",
      "print one line per element: tag, VR, length, value, keyword"},
     {"tojson", app_cmd_tojson, "tojson [--bulk-threshold BYTES] [--bulk-uri PREFIX] [--pretty] FILE",
      "print the data set as DICOM JSON (PS3.18 Annex F)"},

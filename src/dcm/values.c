@@ -44,10 +44,10 @@ vp_status dcm_element_get_str(const dcm_element *el, unsigned idx, const char **
     enum dcm_vr vr = (enum dcm_vr)el->vr;
     if (!dcm_vr_is_string(vr) || (el->flags & (EL_SEQ | EL_ENCAPS | EL_SKIPPED)))
         return VP_EINVAL;
-    const uint8_t *p = el->u.value, *end = p + el->length;
-    bool single = vr == DCM_VR_LT || vr == DCM_VR_ST || vr == DCM_VR_UT || vr == DCM_VR_UR;
     if (el->length == 0)
         return VP_ENOTFOUND;
+    const uint8_t *p = el->u.value, *end = p + el->length;
+    bool single = vr == DCM_VR_LT || vr == DCM_VR_ST || vr == DCM_VR_UT || vr == DCM_VR_UR;
     const uint8_t *start = p;
     unsigned k = 0;
     for (;;) {
@@ -354,7 +354,13 @@ static bool equal_rec(const dcm_dataset *a, const dcm_dataset *b, char *why, siz
             }
             for (uint32_t k = 0; k < x->u.frags.n; k++) {
                 const struct frag *p = &x->u.frags.v[k], *q = &y->u.frags.v[k];
-                if (p->len != q->len || (p->data && q->data && memcmp(p->data, q->data, p->len))) {
+                /* Odd fragments are padded with one zero byte on write (PS3.5 A.4). */
+                uint32_t n = p->len < q->len ? p->len : q->len;
+                const struct frag *longer = p->len > q->len ? p : q;
+                bool pad_only = p->len == q->len ||
+                                (longer->len == n + 1 && (n & 1) &&
+                                 (!longer->data || longer->data[n] == 0));
+                if (!pad_only || (p->data && q->data && memcmp(p->data, q->data, n))) {
                     why_set(why, size, path, x->tag, "fragment differs");
                     return false;
                 }

@@ -162,28 +162,42 @@ static void put_item_tag(struct wr *w, uint32_t tag, uint32_t len)
     put32(w, len);
 }
 
-/* Value bytes in the output byte order. */
+/* Value bytes in the output byte order, then the padding to even length. A big endian value
+ * of odd length (invalid, but read) ends in a partial unit: when the pad byte completes it, the
+ * unit is swapped with the pad in it, so reading back gives the value followed by the pad. */
 static void put_value(struct wr *w, enum dcm_vr vr, const uint8_t *p, uint32_t len)
 {
     unsigned unit = dcm_vr_swap_unit(vr);
+    uint8_t pad = dcm_vr_pad(vr);
+    if (len == 0)
+        return;
     if (!w->big_endian || unit <= 1) {
         put(w, p, len);
+        if (len & 1)
+            put(w, &pad, 1);
         return;
     }
     uint8_t tmp[4096];
     uint32_t done = 0;
-    while (done < len) {
+    while (len - done >= unit) {
         uint32_t k = len - done > sizeof tmp ? sizeof tmp : len - done;
         k -= k % unit;
-        if (k == 0) {
-            put(w, p + done, len - done); /* trailing partial unit: as is */
-            break;
-        }
         memcpy(tmp, p + done, k);
         dcm__swap(vr, tmp, k);
         put(w, tmp, k);
         done += k;
     }
+    uint32_t rest = len - done;
+    if (rest + 1 == unit) {
+        memcpy(tmp, p + done, rest);
+        tmp[rest] = pad;
+        dcm__swap(vr, tmp, unit);
+        put(w, tmp, unit);
+        return;
+    }
+    put(w, p + done, rest);
+    if (len & 1)
+        put(w, &pad, 1);
 }
 
 static void write_dataset(struct wr *w, const dcm_dataset *ds);
@@ -245,10 +259,6 @@ static void write_element(struct wr *w, const dcm_element *el)
     enum dcm_vr vr = written_vr(el, padded);
     put_header(w, el->tag, vr, padded);
     put_value(w, (enum dcm_vr)el->vr, el->u.value, el->length);
-    if (el->length & 1) {
-        uint8_t pad = dcm_vr_pad((enum dcm_vr)el->vr);
-        put(w, &pad, 1);
-    }
 }
 
 static void write_dataset(struct wr *w, const dcm_dataset *ds)
