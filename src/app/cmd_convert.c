@@ -28,8 +28,8 @@ static const char *ts_from_name(const char *name)
     return name; /* a UID */
 }
 
-static int convert_one(const char *in, const char *out, const char *ts,
-                       const dcm_write_opts *wo, bool sync)
+static int convert_one(const char *in, const char *out, const char *ts, const dcm_write_opts *wo,
+                       bool sync)
 {
     dcm_file *f;
     vp_error err;

@@ -16,7 +16,8 @@ static const struct command {
 } commands[] = {
     {"dump", app_cmd_dump, "dump [--width N] [--header-only] FILE...",
      "print one line per element: tag, VR, length, value, keyword"},
-    {"tojson", app_cmd_tojson, "tojson [--bulk-threshold BYTES] [--bulk-uri PREFIX] [--pretty] FILE",
+    {"tojson", app_cmd_tojson,
+     "tojson [--bulk-threshold BYTES] [--bulk-uri PREFIX] [--pretty] FILE",
      "print the data set as DICOM JSON (PS3.18 Annex F)"},
     {"convert", app_cmd_convert,
      "convert [--ts keep|implicit|explicit|big|deflated|UID] IN OUT | IN... DIR",

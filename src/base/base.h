@@ -118,8 +118,7 @@ static inline uint16_t vp_le16(const uint8_t *p)
 }
 static inline uint32_t vp_le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint16_t vp_be16(const uint8_t *p)
 {
@@ -127,8 +126,7 @@ static inline uint16_t vp_be16(const uint8_t *p)
 }
 static inline uint32_t vp_be32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 static inline void vp_put_le16(uint8_t *p, uint16_t v)
 {

@@ -114,6 +114,7 @@ dcm_element *dcm__slot(dcm_dataset *ds, uint32_t tag, enum dcm_vr vr)
         i = ds->n; /* the common case: input in order */
     } else {
         i = lower_bound(ds, tag);
+        ds->unordered = true;
         if (i < ds->n && ds->el[i].tag == tag) {
             memset(&ds->el[i], 0, sizeof ds->el[i]);
             ds->el[i].tag = tag;

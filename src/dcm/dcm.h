@@ -41,16 +41,45 @@
  * the standard lists a choice that the data set resolves (PS3.5 A.1 c, PS3.6 note). */
 enum dcm_vr {
     DCM_VR_NONE = 0, /* item and delimiter tags */
-    DCM_VR_AE, DCM_VR_AS, DCM_VR_AT, DCM_VR_CS, DCM_VR_DA, DCM_VR_DS, DCM_VR_DT, DCM_VR_FD,
-    DCM_VR_FL, DCM_VR_IS, DCM_VR_LO, DCM_VR_LT, DCM_VR_OB, DCM_VR_OD, DCM_VR_OF, DCM_VR_OL,
-    DCM_VR_OV, DCM_VR_OW, DCM_VR_PN, DCM_VR_SH, DCM_VR_SL, DCM_VR_SQ, DCM_VR_SS, DCM_VR_ST,
-    DCM_VR_SV, DCM_VR_TM, DCM_VR_UC, DCM_VR_UI, DCM_VR_UL, DCM_VR_UN, DCM_VR_UR, DCM_VR_US,
-    DCM_VR_UT, DCM_VR_UV,
-    DCM_VR_COUNT_REAL,  /* number of real VRs + 1 */
+    DCM_VR_AE,
+    DCM_VR_AS,
+    DCM_VR_AT,
+    DCM_VR_CS,
+    DCM_VR_DA,
+    DCM_VR_DS,
+    DCM_VR_DT,
+    DCM_VR_FD,
+    DCM_VR_FL,
+    DCM_VR_IS,
+    DCM_VR_LO,
+    DCM_VR_LT,
+    DCM_VR_OB,
+    DCM_VR_OD,
+    DCM_VR_OF,
+    DCM_VR_OL,
+    DCM_VR_OV,
+    DCM_VR_OW,
+    DCM_VR_PN,
+    DCM_VR_SH,
+    DCM_VR_SL,
+    DCM_VR_SQ,
+    DCM_VR_SS,
+    DCM_VR_ST,
+    DCM_VR_SV,
+    DCM_VR_TM,
+    DCM_VR_UC,
+    DCM_VR_UI,
+    DCM_VR_UL,
+    DCM_VR_UN,
+    DCM_VR_UR,
+    DCM_VR_US,
+    DCM_VR_UT,
+    DCM_VR_UV,
+    DCM_VR_COUNT_REAL,                /* number of real VRs + 1 */
     DCM_VR_OB_OW = DCM_VR_COUNT_REAL, /* "OB or OW" */
-    DCM_VR_US_SS,       /* "US or SS" */
-    DCM_VR_US_SS_OW,    /* "US or SS or OW" */
-    DCM_VR_US_OW,       /* "US or OW" */
+    DCM_VR_US_SS,                     /* "US or SS" */
+    DCM_VR_US_SS_OW,                  /* "US or SS or OW" */
+    DCM_VR_US_OW,                     /* "US or OW" */
     DCM_VR_COUNT
 };
 
@@ -187,19 +216,17 @@ vp_status dcm_dataset_remove(dcm_dataset *ds, uint32_t tag);
 
 /* The idx-th value (0-based) of a string element, without leading/trailing spaces (and
  * trailing NULs for UI), borrowed from the element. VP_ENOTFOUND when absent. */
-vp_status dcm_dataset_get_str(const dcm_dataset *ds, uint32_t tag, unsigned idx,
-                              const char **s, size_t *len);
+vp_status dcm_dataset_get_str(const dcm_dataset *ds, uint32_t tag, unsigned idx, const char **s,
+                              size_t *len);
 /* The idx-th value as an integer: US/SS/UL/SL/UV/SV/IS/AT. */
 vp_status dcm_dataset_get_int(const dcm_dataset *ds, uint32_t tag, unsigned idx, int64_t *v);
 /* The idx-th value as a double: FL/FD/DS and the integer VRs. */
-vp_status dcm_dataset_get_double(const dcm_dataset *ds, uint32_t tag, unsigned idx,
-                                 double *v);
+vp_status dcm_dataset_get_double(const dcm_dataset *ds, uint32_t tag, unsigned idx, double *v);
 /* Copies a single string value into a NUL-terminated caller buffer (truncates). */
 vp_status dcm_dataset_copy_str(const dcm_dataset *ds, uint32_t tag, char *buf, size_t size);
 
 /* Same accessors on an element. */
-vp_status dcm_element_get_str(const dcm_element *el, unsigned idx, const char **s,
-                              size_t *len);
+vp_status dcm_element_get_str(const dcm_element *el, unsigned idx, const char **s, size_t *len);
 vp_status dcm_element_get_int(const dcm_element *el, unsigned idx, int64_t *v);
 vp_status dcm_element_get_double(const dcm_element *el, unsigned idx, double *v);
 /* Value multiplicity: number of values (backslash-separated strings, binary units). */
@@ -242,11 +269,11 @@ bool dcm_dataset_equal(const dcm_dataset *a, const dcm_dataset *b, char *why, si
 
 /* Limits and choices for reading untrusted bytes; zero fields take the defaults. */
 typedef struct dcm_read_opts {
-    uint32_t stop_at_tag;     /* stop at top level before this tag (e.g. Pixel Data); 0 = never */
-    uint32_t max_depth;       /* sequence nesting; default 64 */
-    uint64_t max_length;      /* largest single value or file; default 4 GiB - 2 */
-    uint32_t max_elements;    /* elements in the whole tree; default 1,000,000 */
-    uint64_t max_inflated;    /* bytes after inflating a deflated data set; default 1 GiB */
+    uint32_t stop_at_tag;  /* stop at top level before this tag (e.g. Pixel Data); 0 = never */
+    uint32_t max_depth;    /* sequence nesting; default 64 */
+    uint64_t max_length;   /* largest single value or file; default 4 GiB - 2 */
+    uint32_t max_elements; /* elements in the whole tree; default 1,000,000 */
+    uint64_t max_inflated; /* bytes after inflating a deflated data set; default 1 GiB */
 } dcm_read_opts;
 
 /* Where pixel data sits in the file: enough to stream frames without loading them. */
@@ -264,16 +291,16 @@ typedef struct dcm_frame_ref {
 } dcm_frame_ref;
 
 typedef struct dcm_pixel_info {
-    bool present;          /* the top-level data set has (7FE0,0010) */
-    bool encapsulated;     /* undefined length, fragments */
-    bool offsets_in_file;  /* false for deflated files: offsets are into the inflated stream */
-    uint8_t vr;            /* OB or OW */
-    uint64_t header_offset;/* offset of the element's tag */
-    uint64_t value_offset; /* offset of the first value byte (first item tag if encapsulated) */
-    uint64_t value_length; /* bytes of value (encapsulated: up to and incl. the delimiter) */
-    uint32_t frame_count;  /* frames found; native: Number of Frames (default 1) */
-    dcm_frame_ref *frames;       /* frame_count entries */
-    uint32_t fragment_count;     /* encapsulated: fragments after the Basic Offset Table */
+    bool present;            /* the top-level data set has (7FE0,0010) */
+    bool encapsulated;       /* undefined length, fragments */
+    bool offsets_in_file;    /* false for deflated files: offsets are into the inflated stream */
+    uint8_t vr;              /* OB or OW */
+    uint64_t header_offset;  /* offset of the element's tag */
+    uint64_t value_offset;   /* offset of the first value byte (first item tag if encapsulated) */
+    uint64_t value_length;   /* bytes of value (encapsulated: up to and incl. the delimiter) */
+    uint32_t frame_count;    /* frames found; native: Number of Frames (default 1) */
+    dcm_frame_ref *frames;   /* frame_count entries */
+    uint32_t fragment_count; /* encapsulated: fragments after the Basic Offset Table */
     dcm_fragment_ref *fragments; /* fragment_count entries */
 } dcm_pixel_info;
 
@@ -282,11 +309,10 @@ typedef struct dcm_file dcm_file;
 /* Reads a Part 10 file (or a bare data set in a file, by sniffing its encoding). With
  * opts->stop_at_tag the read stops there and touches only the bytes before it, plus the item
  * headers of encapsulated pixel data, so a header read costs the same for any pixel size. */
-vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
-                        vp_error *err);
+vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out, vp_error *err);
 /* Same from memory (the bytes are copied; the caller keeps its buffer). */
-vp_status dcm_file_read_mem(const void *data, size_t len, const dcm_read_opts *opts,
-                            dcm_file **out, vp_error *err);
+vp_status dcm_file_read_mem(const void *data, size_t len, const dcm_read_opts *opts, dcm_file **out,
+                            vp_error *err);
 void dcm_file_free(dcm_file *f);
 /* File meta information (group 0002); an empty data set when the file had none. Borrowed. */
 dcm_dataset *dcm_file_meta(const dcm_file *f);
@@ -378,8 +404,8 @@ vp_status dcm_json_write(const dcm_dataset *ds, const dcm_json_opts *opts, vp_bu
 /* Parses one DICOM JSON object into a new data set (text stored as UTF-8 and Specific Character
  * Set set to ISO_IR 192 when any text is not ASCII). BulkDataURI values become skipped
  * elements. Bounded nesting; malformed input gives VP_EPARSE with the offset in err. */
-vp_status dcm_json_read(const char *json, size_t len, const dcm_read_opts *opts,
-                        dcm_dataset **out, vp_error *err);
+vp_status dcm_json_read(const char *json, size_t len, const dcm_read_opts *opts, dcm_dataset **out,
+                        vp_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* UIDs (PS3.5 9, B.2)                                                                        */

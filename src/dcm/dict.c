@@ -63,8 +63,8 @@ static int kw_cmp(const void *key, const void *elem)
 
 const dcm_dict_entry *dcm_dict_by_keyword(const char *keyword)
 {
-    const dcm__kw_ref *r = bsearch(keyword, dcm__dict_keywords, dcm__dict_keywords_count,
-                                   sizeof *r, kw_cmp);
+    const dcm__kw_ref *r =
+        bsearch(keyword, dcm__dict_keywords, dcm__dict_keywords_count, sizeof *r, kw_cmp);
     if (!r)
         return NULL;
     return r->table ? &dcm__dict_masked[r->index] : &dcm__dict[r->index];

@@ -36,8 +36,7 @@ static vp_status put_cut(vp_buf *out, const uint8_t *s, size_t n, size_t max)
     return VP_OK;
 }
 
-static vp_status put_value(vp_buf *out, const dcm_dataset *ds, const dcm_element *el,
-                           size_t max)
+static vp_status put_value(vp_buf *out, const dcm_dataset *ds, const dcm_element *el, size_t max)
 {
     enum dcm_vr vr = (enum dcm_vr)el->vr;
     if (el->flags & EL_SKIPPED)
@@ -92,8 +91,8 @@ static vp_status put_value(vp_buf *out, const dcm_dataset *ds, const dcm_element
         } else if (vr == DCM_VR_AT) {
             int64_t t = 0;
             dcm_element_get_int(el, i, &t);
-            st = vp_buf_printf(out, "(%04X,%04X)", DCM_GROUP((uint32_t)t),
-                               DCM_ELEMENT((uint32_t)t));
+            st =
+                vp_buf_printf(out, "(%04X,%04X)", DCM_GROUP((uint32_t)t), DCM_ELEMENT((uint32_t)t));
         } else if (vr == DCM_VR_UV) {
             int64_t x = 0;
             dcm_element_get_int(el, i, &x);
@@ -120,8 +119,8 @@ static vp_status dump_rec(const dcm_dataset *ds, size_t max, vp_buf *out, int de
             return VP_ENOMEM;
         if (el->flags & EL_SEQ) {
             if (vp_buf_printf(out, "(%04X,%04X) SQ %s %u items %s\n", DCM_GROUP(el->tag),
-                              DCM_ELEMENT(el->tag),
-                              el->flags & EL_UNDEF_LEN ? "u/l" : "d/l", el->u.items.n, kw))
+                              DCM_ELEMENT(el->tag), el->flags & EL_UNDEF_LEN ? "u/l" : "d/l",
+                              el->u.items.n, kw))
                 return VP_ENOMEM;
             for (uint32_t k = 0; k < el->u.items.n; k++) {
                 if (indent(out, depth + 1) ||
@@ -133,8 +132,8 @@ static vp_status dump_rec(const dcm_dataset *ds, size_t max, vp_buf *out, int de
         }
         if (el->flags & EL_ENCAPS) {
             if (vp_buf_printf(out, "(%04X,%04X) %s u/l %u fragments %s\n", DCM_GROUP(el->tag),
-                              DCM_ELEMENT(el->tag), dcm_vr_name((enum dcm_vr)el->vr),
-                              el->u.frags.n, kw))
+                              DCM_ELEMENT(el->tag), dcm_vr_name((enum dcm_vr)el->vr), el->u.frags.n,
+                              kw))
                 return VP_ENOMEM;
             for (uint32_t k = 0; k < el->u.frags.n; k++)
                 if (indent(out, depth + 1) ||

@@ -10,6 +10,7 @@
 #define EL_ENCAPS 0x02    /* encapsulated pixel data: frags holds fragments */
 #define EL_SEQ 0x04       /* sequence: items holds items (also UN read as a sequence) */
 #define EL_SKIPPED 0x08   /* value not loaded; length and offset are valid */
+#define EL_DICT_VR 0x10   /* VR taken from the dictionary (Implicit VR) */
 
 struct frag {
     const uint8_t *data; /* NULL when not loaded */
@@ -18,11 +19,11 @@ struct frag {
 };
 
 struct dcm_element {
-    uint32_t tag;    /* (group << 16) | element */
-    uint8_t vr;      /* enum dcm_vr, always a real VR */
-    uint8_t flags;   /* EL_* */
-    uint32_t length; /* value length in bytes; 0 for sequences and encapsulated */
-    uint64_t offset; /* source offset of the value (0 when built in memory) */
+    uint32_t tag;       /* (group << 16) | element */
+    uint8_t vr;         /* enum dcm_vr, always a real VR */
+    uint8_t flags;      /* EL_* */
+    uint32_t length;    /* value length in bytes; 0 for sequences and encapsulated */
+    uint64_t offset;    /* source offset of the value (0 when built in memory) */
     dcm_dataset *owner; /* data set holding the element (parent of its items) */
     union {
         const uint8_t *value; /* length bytes, little endian for binary VRs */
@@ -45,12 +46,13 @@ struct dcm_dataset {
     dcm_dataset *parent; /* enclosing data set for items, NULL for a root */
     struct root *root;   /* owner of all memory of the tree */
     bool undef_len;      /* item encoded with undefined length */
+    bool unordered;      /* an element was inserted before the last one (input out of order) */
     uint64_t offset;     /* source offset of the item's first element */
 };
 
 struct root {
-    vp_arena *arena;  /* every allocation of the tree */
-    uint8_t *source;  /* owned source buffer values may point into (vp_free), or NULL */
+    vp_arena *arena;        /* every allocation of the tree */
+    uint8_t *source;        /* owned source buffer values may point into (vp_free), or NULL */
     uint32_t element_count; /* elements in the tree, for the max_elements limit */
 };
 

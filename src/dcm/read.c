@@ -21,11 +21,11 @@
 #include "dcm/internal.h"
 
 struct dcm_file {
-    dcm_dataset *meta;           /* group 0002, own tree */
-    dcm_dataset *ds;             /* the data set, owns the source buffer */
-    char ts[DCM_UID_MAX + 1];    /* transfer syntax of ds */
-    bool preamble;               /* had the 128-byte preamble and "DICM" */
-    dcm_pixel_info pixel;        /* pixel data location */
+    dcm_dataset *meta;        /* group 0002, own tree */
+    dcm_dataset *ds;          /* the data set, owns the source buffer */
+    char ts[DCM_UID_MAX + 1]; /* transfer syntax of ds */
+    bool preamble;            /* had the 128-byte preamble and "DICM" */
+    dcm_pixel_info pixel;     /* pixel data location */
 };
 
 struct rd {
@@ -35,13 +35,13 @@ struct rd {
     uint64_t base_offset; /* stream offset of base[0] */
     bool explicit_vr;     /* current encoding */
     bool big_endian;
-    bool more;            /* base is a prefix of a longer file: running out means "read more" */
-    bool copy;            /* copy values (meta group, parsed from a buffer we do not keep) */
-    bool meta;            /* reading the meta group: stop at the first tag outside group 2 */
-    bool stopped;         /* reached opts.stop_at_tag */
+    bool more;    /* base is a prefix of a longer file: running out means "read more" */
+    bool copy;    /* copy values (meta group, parsed from a buffer we do not keep) */
+    bool meta;    /* reading the meta group: stop at the first tag outside group 2 */
+    bool stopped; /* reached opts.stop_at_tag */
     const dcm_read_opts *o;
     vp_error *err;
-    uint32_t depth;       /* current sequence nesting */
+    uint32_t depth; /* current sequence nesting */
 };
 
 void dcm__read_opts_defaults(dcm_read_opts *o, const dcm_read_opts *in)
@@ -111,14 +111,10 @@ enum dcm_vr dcm__resolve_vr(const dcm_dataset *ds, uint32_t tag, enum dcm_vr vr)
         /* PS3.5 A.1 c: in Implicit VR Little Endian, Pixel Data and Overlay Data are OW. */
         (void)tag;
         return DCM_VR_OW;
-    case DCM_VR_US_SS_OW:
-        return DCM_VR_OW;
-    case DCM_VR_US_OW:
-        return DCM_VR_US;
-    case DCM_VR_NONE:
-        return DCM_VR_UN;
-    default:
-        return vr;
+    case DCM_VR_US_SS_OW: return DCM_VR_OW;
+    case DCM_VR_US_OW: return DCM_VR_US;
+    case DCM_VR_NONE: return DCM_VR_UN;
+    default: return vr;
     }
 }
 
@@ -196,10 +192,9 @@ static vp_status parse_dataset(struct rd *r, dcm_dataset *ds, size_t end, bool t
 static vp_status count_element(struct rd *r, dcm_dataset *ds, uint32_t tag)
 {
     if (ds->root->element_count >= r->o->max_elements)
-        return vp_error_set(r->err, VP_ELIMIT,
-                            "element (%04X,%04X) at offset %llu: more than %u elements",
-                            DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r),
-                            r->o->max_elements);
+        return vp_error_set(
+            r->err, VP_ELIMIT, "element (%04X,%04X) at offset %llu: more than %u elements",
+            DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r), r->o->max_elements);
     return VP_OK;
 }
 
@@ -255,17 +250,16 @@ static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool und
                 return vp_error_set(r->err, VP_ETRUNC,
                                     "item of (%04X,%04X) at offset %llu: length %u exceeds "
                                     "the %llu bytes remaining",
-                                    DCM_GROUP(tag), DCM_ELEMENT(tag),
-                                    (unsigned long long)at(r) - 8, ilen,
-                                    (unsigned long long)(r->len - r->pos));
+                                    DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r) - 8,
+                                    ilen, (unsigned long long)(r->len - r->pos));
             }
             iend = r->pos + ilen;
             if (!undef && iend > end)
                 return vp_error_set(r->err, VP_EPARSE,
                                     "item of (%04X,%04X) at offset %llu: length %u runs past "
                                     "its sequence",
-                                    DCM_GROUP(tag), DCM_ELEMENT(tag),
-                                    (unsigned long long)at(r) - 8, ilen);
+                                    DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r) - 8,
+                                    ilen);
         }
         if ((st = parse_dataset(r, item, iend, false)))
             return st;
@@ -323,7 +317,31 @@ static vp_status parse_fragments(struct rd *r, dcm_element *el)
     }
 }
 
+/* Elements out of order may have come before the Pixel Representation that decides their
+ * "US or SS" VR: resolve those again once the data set is complete. */
+static void resolve_again(dcm_dataset *ds)
+{
+    for (uint32_t i = 0; i < ds->n; i++) {
+        dcm_element *el = &ds->el[i];
+        if ((el->flags & EL_DICT_VR) && dcm_dict_vr(el->tag) == DCM_VR_US_SS)
+            el->vr = (uint8_t)dcm__resolve_vr(ds, el->tag, DCM_VR_US_SS);
+        if (el->flags & EL_SEQ) /* items look up Pixel Representation in their parents */
+            for (uint32_t k = 0; k < el->u.items.n; k++)
+                resolve_again(el->u.items.v[k]);
+    }
+}
+
+static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool top);
+
 static vp_status parse_dataset(struct rd *r, dcm_dataset *ds, size_t end, bool top)
+{
+    vp_status st = parse_elements(r, ds, end, top);
+    if (st == VP_OK && ds->unordered)
+        resolve_again(ds);
+    return st;
+}
+
+static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool top)
 {
     bool undef = end == SIZE_MAX;
     bool first = true;
@@ -365,8 +383,7 @@ static vp_status parse_dataset(struct rd *r, dcm_dataset *ds, size_t end, bool t
         if (DCM_GROUP(h.tag) == 0xFFFE)
             return vp_error_set(r->err, VP_EPARSE,
                                 "offset %llu: unexpected (%04X,%04X) outside a sequence",
-                                (unsigned long long)at(r), DCM_GROUP(h.tag),
-                                DCM_ELEMENT(h.tag));
+                                (unsigned long long)at(r), DCM_GROUP(h.tag), DCM_ELEMENT(h.tag));
         if (top && r->meta && DCM_GROUP(h.tag) != 0x0002)
             return VP_OK;
         if (top && r->o->stop_at_tag && h.tag >= r->o->stop_at_tag) {
@@ -445,6 +462,8 @@ static vp_status parse_dataset(struct rd *r, dcm_dataset *ds, size_t end, bool t
         dcm_element *el = dcm__slot(ds, h.tag, h.vr);
         if (!el)
             return vp_error_set(r->err, VP_ENOMEM, "out of memory");
+        if (h.vr_from_dict)
+            el->flags |= EL_DICT_VR;
         el->length = h.length;
         el->offset = value_at;
         uint8_t *v = r->base + r->pos;
@@ -526,8 +545,7 @@ static vp_status map_frames(dcm_pixel_info *pi, const dcm_dataset *ds, const uin
     }
     if (count == 0 && nf == nframes) {
         for (uint32_t f = 0; f < nframes; f++)
-            pi->frames[f] = (dcm_frame_ref){pi->fragments[f].offset, pi->fragments[f].length,
-                                            f, 1};
+            pi->frames[f] = (dcm_frame_ref){pi->fragments[f].offset, pi->fragments[f].length, f, 1};
         count = nframes;
     } else if (count == 0 && nframes == 1) {
         dcm_frame_ref *fr = &pi->frames[0];
@@ -615,8 +633,8 @@ static vp_status fill_pixel_info(dcm_file *f)
             if (!pi->fragments)
                 return VP_ENOMEM;
             for (uint32_t i = 1; i < n; i++)
-                pi->fragments[i - 1] = (dcm_fragment_ref){el->u.frags.v[i].offset,
-                                                         el->u.frags.v[i].len};
+                pi->fragments[i - 1] =
+                    (dcm_fragment_ref){el->u.frags.v[i].offset, el->u.frags.v[i].len};
         }
         const struct frag *last = &el->u.frags.v[n - 1];
         pi->value_length = last->offset + last->len + 8 - pi->value_offset;
@@ -647,8 +665,7 @@ static vp_status inflate_rest(struct rd *r, uint8_t **out, size_t *out_len)
     for (;;) {
         if (n == cap) {
             if (cap >= r->o->max_inflated) {
-                st = vp_error_set(r->err, VP_ELIMIT,
-                                  "deflated data set inflates past %llu bytes",
+                st = vp_error_set(r->err, VP_ELIMIT, "deflated data set inflates past %llu bytes",
                                   (unsigned long long)r->o->max_inflated);
                 goto done;
             }
@@ -844,7 +861,8 @@ static vp_status walk_fragments(int fd, uint64_t size, dcm_file *f, vp_error *er
                               (unsigned long long)pos);
             goto fail;
         }
-        uint32_t tag = be ? DCM_TAG(vp_be16(h), vp_be16(h + 2)) : DCM_TAG(vp_le16(h), vp_le16(h + 2));
+        uint32_t tag =
+            be ? DCM_TAG(vp_be16(h), vp_be16(h + 2)) : DCM_TAG(vp_le16(h), vp_le16(h + 2));
         uint32_t len = be ? vp_be32(h + 4) : vp_le32(h + 4);
         pos += 8;
         if (tag == DCM_TAG_SEQ_DELIM)
@@ -920,8 +938,7 @@ static vp_status read_fully(int fd, uint8_t *buf, size_t n, uint64_t off)
     return VP_OK;
 }
 
-vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
-                        vp_error *err)
+vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out, vp_error *err)
 {
     dcm_read_opts o;
     dcm__read_opts_defaults(&o, opts);
@@ -975,8 +992,8 @@ done:
     return st;
 }
 
-vp_status dcm_file_read_mem(const void *data, size_t len, const dcm_read_opts *opts,
-                            dcm_file **out, vp_error *err)
+vp_status dcm_file_read_mem(const void *data, size_t len, const dcm_read_opts *opts, dcm_file **out,
+                            vp_error *err)
 {
     dcm_read_opts o;
     dcm__read_opts_defaults(&o, opts);
@@ -1055,8 +1072,12 @@ vp_status dcm_dataset_read_mem(const void *data, size_t len, const char *ts,
     if (len)
         memcpy(buf, data, len);
     dcm__root_adopt_source(ds, buf);
-    struct rd r = {.base = buf, .len = len, .o = &o, .err = err,
-                   .explicit_vr = ti.explicit_vr, .big_endian = ti.big_endian};
+    struct rd r = {.base = buf,
+                   .len = len,
+                   .o = &o,
+                   .err = err,
+                   .explicit_vr = ti.explicit_vr,
+                   .big_endian = ti.big_endian};
     vp_status st = VP_OK;
     if (ti.deflated) {
         uint8_t *inflated;

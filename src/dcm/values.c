@@ -33,8 +33,8 @@ unsigned dcm_element_vm(const dcm_element *el)
         return n;
     }
     unsigned unit = dcm_vr_unit(vr);
-    if (unit == 0 || vr == DCM_VR_OB || vr == DCM_VR_OW || vr == DCM_VR_OF ||
-        vr == DCM_VR_OD || vr == DCM_VR_OL || vr == DCM_VR_OV || vr == DCM_VR_UN)
+    if (unit == 0 || vr == DCM_VR_OB || vr == DCM_VR_OW || vr == DCM_VR_OF || vr == DCM_VR_OD ||
+        vr == DCM_VR_OL || vr == DCM_VR_OV || vr == DCM_VR_UN)
         return 1;
     return el->length / unit;
 }
@@ -108,12 +108,16 @@ vp_status dcm_element_get_int(const dcm_element *el, unsigned idx, int64_t *v)
         return VP_ENOTFOUND;
     const uint8_t *p = el->u.value + off;
     switch (vr) {
-    case DCM_VR_US: case DCM_VR_OW: *v = vp_le16(p); break;
+    case DCM_VR_US:
+    case DCM_VR_OW: *v = vp_le16(p); break;
     case DCM_VR_SS: *v = (int16_t)vp_le16(p); break;
-    case DCM_VR_UL: case DCM_VR_OL: *v = vp_le32(p); break;
+    case DCM_VR_UL:
+    case DCM_VR_OL: *v = vp_le32(p); break;
     case DCM_VR_SL: *v = (int32_t)vp_le32(p); break;
     case DCM_VR_AT: *v = ((int64_t)vp_le16(p) << 16) | vp_le16(p + 2); break;
-    case DCM_VR_UV: case DCM_VR_OV: case DCM_VR_SV: {
+    case DCM_VR_UV:
+    case DCM_VR_OV:
+    case DCM_VR_SV: {
         uint64_t x = vp_le32(p) | ((uint64_t)vp_le32(p + 4) << 32);
         *v = (int64_t)x;
         break;
@@ -173,8 +177,8 @@ vp_status dcm_element_get_double(const dcm_element *el, unsigned idx, double *v)
     return VP_OK;
 }
 
-vp_status dcm_dataset_get_str(const dcm_dataset *ds, uint32_t tag, unsigned idx,
-                              const char **s, size_t *len)
+vp_status dcm_dataset_get_str(const dcm_dataset *ds, uint32_t tag, unsigned idx, const char **s,
+                              size_t *len)
 {
     const dcm_element *el = dcm_dataset_find(ds, tag);
     return el ? dcm_element_get_str(el, idx, s, len) : VP_ENOTFOUND;
@@ -186,8 +190,7 @@ vp_status dcm_dataset_get_int(const dcm_dataset *ds, uint32_t tag, unsigned idx,
     return el ? dcm_element_get_int(el, idx, v) : VP_ENOTFOUND;
 }
 
-vp_status dcm_dataset_get_double(const dcm_dataset *ds, uint32_t tag, unsigned idx,
-                                 double *v)
+vp_status dcm_dataset_get_double(const dcm_dataset *ds, uint32_t tag, unsigned idx, double *v)
 {
     const dcm_element *el = dcm_dataset_find(ds, tag);
     return el ? dcm_element_get_double(el, idx, v) : VP_ENOTFOUND;
@@ -357,9 +360,8 @@ static bool equal_rec(const dcm_dataset *a, const dcm_dataset *b, char *why, siz
                 /* Odd fragments are padded with one zero byte on write (PS3.5 A.4). */
                 uint32_t n = p->len < q->len ? p->len : q->len;
                 const struct frag *longer = p->len > q->len ? p : q;
-                bool pad_only = p->len == q->len ||
-                                (longer->len == n + 1 && (n & 1) &&
-                                 (!longer->data || longer->data[n] == 0));
+                bool pad_only = p->len == q->len || (longer->len == n + 1 && (n & 1) &&
+                                                     (!longer->data || longer->data[n] == 0));
                 if (!pad_only || (p->data && q->data && memcmp(p->data, q->data, n))) {
                     why_set(why, size, path, x->tag, "fragment differs");
                     return false;

@@ -243,8 +243,7 @@ static void write_element(struct wr *w, const dcm_element *el)
         for (uint32_t i = 0; i < el->u.frags.n; i++) {
             const struct frag *f = &el->u.frags.v[i];
             if (f->len && !f->data) {
-                w->st = vp_error_set(w->err, VP_EINVAL,
-                                     "pixel data fragment %u was not loaded", i);
+                w->st = vp_error_set(w->err, VP_EINVAL, "pixel data fragment %u was not loaded", i);
                 return;
             }
             put_item_tag(w, DCM_TAG_ITEM, f->len + (f->len & 1));

@@ -7,8 +7,8 @@
 #include "dcm/dcm.h"
 #include "harness.h"
 
-static const char *const native_ts[] = {DCM_TS_IMPLICIT_LE, DCM_TS_EXPLICIT_LE,
-                                        DCM_TS_EXPLICIT_BE, DCM_TS_DEFLATED_LE};
+static const char *const native_ts[] = {DCM_TS_IMPLICIT_LE, DCM_TS_EXPLICIT_LE, DCM_TS_EXPLICIT_BE,
+                                        DCM_TS_DEFLATED_LE};
 
 TEST(dictionary_lookups)
 {
@@ -506,7 +506,10 @@ TEST(bad_lengths_give_clear_errors)
     /* an unknown VR of two letters reads as UN with a 4-byte length */
     vp_buf_reset(&b);
     put_el(&b, 0x0011, 0x0010, "ZZ", 0);
-    vp_buf_append(&b, "\x04\x00\x00\x00" "abcd", 8);
+    vp_buf_append(&b,
+                  "\x04\x00\x00\x00"
+                  "abcd",
+                  8);
     CHECK_OK(read_bare(&b, DCM_TS_EXPLICIT_LE, &err));
     /* odd length values are accepted */
     vp_buf_reset(&b);
@@ -560,8 +563,8 @@ TEST(missing_meta_and_implicit_body)
         CHECK(!dcm_file_has_preamble(f));
         CHECK_INT(dcm_dataset_count(dcm_file_meta(f)), 0);
         char buf[64];
-        CHECK_OK(dcm_dataset_copy_str(dcm_file_dataset(f), DCM_TAG(0x0010, 0x2201), buf,
-                                      sizeof buf));
+        CHECK_OK(
+            dcm_dataset_copy_str(dcm_file_dataset(f), DCM_TAG(0x0010, 0x2201), buf, sizeof buf));
         CHECK_STR(buf, "Canine");
         dcm_file_free(f);
     }
@@ -614,8 +617,8 @@ TEST(header_only_read_from_file)
         dcm_element *el = dcm_dataset_find(dcm_file_dataset(f), DCM_TAG_PIXEL_DATA);
         CHECK(el && dcm_element_is_skipped(el));
         char buf[64];
-        CHECK_OK(dcm_dataset_copy_str(dcm_file_dataset(f), DCM_TAG(0x0010, 0x2297), buf,
-                                      sizeof buf));
+        CHECK_OK(
+            dcm_dataset_copy_str(dcm_file_dataset(f), DCM_TAG(0x0010, 0x2297), buf, sizeof buf));
         CHECK_STR(buf, "M\xfcller^Hans");
         dcm_file_free(f);
     }
