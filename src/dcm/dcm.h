@@ -376,9 +376,13 @@ vp_status dcm_file_write(const char *path, const dcm_dataset *meta, const dcm_da
  * Converts a text value (VR SH, LO, ST, LT, UT, PN, UC) encoded under the Specific Character
  * Set value charset (the raw element value, possibly multi-valued "ISO 2022 IR 6\ISO 2022
  * IR 87"; NULL or empty = default repertoire) to UTF-8, appended to out. Handles the single-byte
- * sets, ISO_IR 192, GB18030, GBK and the ISO 2022 code extensions with escape sequences; for PN
- * and multi-valued text the code set is reset at '^', '=' and '\' delimiters (PS3.5 6.1.2.5.3).
- * Bytes that cannot be converted become U+FFFD rather than failing.
+ * sets, ISO_IR 192, GB18030, GBK and the ISO 2022 code extensions with escape sequences.
+ * The initial code sets come back after control characters, after '\' in multi-valued VRs and
+ * after '^' and '=' in PN (PS3.5 6.1.2.5.3). A '\' byte always separates values in SH, LO, PN
+ * and UC, since those VRs may not contain 5CH (PS3.5 Table 6.2-1), so decoding a whole value
+ * equals decoding each value alone; '^' and '=' count only as single-byte characters. Unknown
+ * defined terms fall back to the default repertoire. Bytes that cannot be converted become
+ * U+FFFD rather than failing: the only errors are VP_ENOMEM and VP_ELIMIT from out.
  */
 vp_status dcm_text_to_utf8(const char *charset, size_t charset_len, enum dcm_vr vr,
                            const uint8_t *in, size_t n, vp_buf *out);
