@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -507,11 +508,21 @@ vp_status dcm_file_write(const char *path, const dcm_dataset *meta, const dcm_da
                          const char *ts, const dcm_write_opts *opts, bool sync, vp_error *err)
 {
     size_t plen = strlen(path);
-    char *tmp = vp_malloc(plen + 16);
+    char *tmp = vp_malloc(plen + 32);
     if (!tmp)
         return vp_error_set(err, VP_ENOMEM, "out of memory");
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    /* Not mkstemp: it creates mode 0600, and archive files must be readable as the umask
+     * allows (0666 & ~umask), like any file a tool writes. */
+    int fd = -1;
+    for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (uint64_t)getpid() * 2654435761u + (uint64_t)attempt;
+        snprintf(tmp, plen + 32, "%s.tmp.%016llx", path, (unsigned long long)r);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         vp_status st = vp_error_set(err, VP_EIO, "%s: %s", tmp, strerror(errno));
         vp_free(tmp);
