@@ -110,11 +110,25 @@ static vp_status put_value(vp_buf *out, const dcm_dataset *ds, const dcm_element
     return VP_OK;
 }
 
+/* Keyword shown for an element: the dictionary's, else the generic names dcmdump uses for
+ * group lengths and private creators (PS3.5 7.2, 7.8.1). */
+static const char *shown_keyword(uint32_t tag)
+{
+    const char *kw = dcm_dict_keyword(tag);
+    if (*kw)
+        return kw;
+    if (DCM_ELEMENT(tag) == 0x0000)
+        return "GenericGroupLength";
+    if ((DCM_GROUP(tag) & 1) && DCM_ELEMENT(tag) >= 0x0010 && DCM_ELEMENT(tag) <= 0x00FF)
+        return "PrivateCreator";
+    return "";
+}
+
 static vp_status dump_rec(const dcm_dataset *ds, size_t max, vp_buf *out, int depth)
 {
     for (uint32_t i = 0; i < ds->n; i++) {
         const dcm_element *el = &ds->el[i];
-        const char *kw = dcm_dict_keyword(el->tag);
+        const char *kw = shown_keyword(el->tag);
         if (indent(out, depth))
             return VP_ENOMEM;
         if (el->flags & EL_SEQ) {

@@ -415,8 +415,9 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
                 if (st)
                     return st;
             } else {
-                enum dcm_vr vr = h.vr == DCM_VR_OW ? DCM_VR_OW : DCM_VR_OB;
-                dcm_element *el = dcm__slot(ds, h.tag, vr);
+                /* Encapsulated data is OB whatever the header or dictionary says (PS3.5
+                 * A.4); Implicit VR would otherwise give OW. */
+                dcm_element *el = dcm__slot(ds, h.tag, DCM_VR_OB);
                 if (!el)
                     return vp_error_set(r->err, VP_ENOMEM, "out of memory");
                 el->flags = EL_ENCAPS | EL_UNDEF_LEN;
@@ -494,7 +495,9 @@ static vp_status map_frames(dcm_pixel_info *pi, const dcm_dataset *ds, const uin
                             uint32_t bot_len, uint32_t nframes)
 {
     uint32_t nf = pi->fragment_count;
-    if (nframes == 0 || nf == 0)
+    /* Every frame starts a fragment (PS3.5 A.4), so a Number of Frames above the fragment
+     * count is a lie: no table rather than an allocation sized by it. */
+    if (nframes == 0 || nf == 0 || nframes > nf)
         return VP_OK;
     /* Offsets of each fragment's item tag relative to the first fragment's item tag. */
     uint64_t *rel = vp_malloc((size_t)nf * sizeof *rel);
@@ -569,6 +572,9 @@ nomem:
     return VP_ENOMEM;
 }
 
+/* Frame tables are not built past this many frames (a 2 GB clip of 1 KB frames). */
+#define DCM_MAX_FRAMES (2u << 20)
+
 static uint32_t number_of_frames(const dcm_dataset *ds)
 {
     const char *s;
@@ -601,7 +607,8 @@ static vp_status native_frames(dcm_pixel_info *pi, const dcm_dataset *ds)
         frame = frame_bits / 8;
     if (frame == 0 || frame_bits % 8 || frame > pi->value_length / nframes)
         frame = nframes ? pi->value_length / nframes : 0; /* fall back on an equal split */
-    if (frame == 0)
+    /* Frames must fit in the value; a lying Number of Frames gets no table, not a huge one. */
+    if (frame == 0 || nframes > DCM_MAX_FRAMES)
         return VP_OK;
     pi->frames = vp_calloc(nframes, sizeof *pi->frames);
     if (!pi->frames)
@@ -806,7 +813,8 @@ static vp_status parse_part10(uint8_t *buf, size_t len, bool more, const dcm_rea
         /* Keep the pixel data header as a skipped element so callers see where it is. */
         struct hdr h;
         if (read_header(&r, f->ds, &h, false) == VP_OK && h.tag == DCM_TAG_PIXEL_DATA) {
-            dcm_element *el = dcm__slot(f->ds, h.tag, h.vr == DCM_VR_OW ? DCM_VR_OW : DCM_VR_OB);
+            bool ow = h.vr == DCM_VR_OW && h.length != DCM_UNDEFINED_LENGTH;
+            dcm_element *el = dcm__slot(f->ds, h.tag, ow ? DCM_VR_OW : DCM_VR_OB);
             if (!el) {
                 st = vp_error_set(err, VP_ENOMEM, "out of memory");
                 goto fail;
@@ -824,14 +832,18 @@ static vp_status parse_part10(uint8_t *buf, size_t len, bool more, const dcm_rea
             f->pixel.encapsulated = h.length == DCM_UNDEFINED_LENGTH;
             if (!f->pixel.encapsulated) {
                 f->pixel.value_length = h.length;
-                if ((st = native_frames(&f->pixel, f->ds)))
+                if ((st = native_frames(&f->pixel, f->ds))) {
+                    vp_error_set(err, st, "out of memory for the pixel data tables");
                     goto fail;
+                }
             }
         }
     } else if (!r.stopped) {
         const dcm_element *pel = dcm_dataset_find(f->ds, DCM_TAG_PIXEL_DATA);
-        if ((st = fill_pixel_info(f)))
+        if ((st = fill_pixel_info(f))) {
+            vp_error_set(err, st, "out of memory for the pixel data tables");
             goto fail;
+        }
         if (pel)
             f->pixel.header_offset = pel->offset - ((pel->flags & EL_ENCAPS) ? 12 : 0);
     }
@@ -945,16 +957,16 @@ vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return vp_error_set(err, VP_EIO, "%s: %s", path, strerror(errno));
+        return vp_error_set(err, VP_EIO, "cannot open: %s", strerror(errno));
     vp_status st;
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = vp_error_set(err, VP_EIO, "%s: not a regular file", path);
+        st = vp_error_set(err, VP_EIO, "not a regular file");
         goto done;
     }
     uint64_t size = (uint64_t)sb.st_size;
     if (size > o.max_length + 4096 || size > SIZE_MAX / 2) {
-        st = vp_error_set(err, VP_ELIMIT, "%s: file of %llu bytes is over the limit", path,
+        st = vp_error_set(err, VP_ELIMIT, "file of %llu bytes is over the limit",
                           (unsigned long long)size);
         goto done;
     }
@@ -965,12 +977,12 @@ vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **
         bool more = chunk < size;
         uint8_t *buf = vp_malloc(chunk + 1);
         if (!buf) {
-            st = vp_error_set(err, VP_ENOMEM, "out of memory reading %s", path);
+            st = vp_error_set(err, VP_ENOMEM, "out of memory");
             goto done;
         }
         if (read_fully(fd, buf, chunk, 0)) {
             vp_free(buf);
-            st = vp_error_set(err, VP_EIO, "%s: read failed: %s", path, strerror(errno));
+            st = vp_error_set(err, VP_EIO, "read failed: %s", strerror(errno));
             goto done;
         }
         st = parse_part10(buf, chunk, more, &o, out, err);

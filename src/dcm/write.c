@@ -163,13 +163,12 @@ static void put_item_tag(struct wr *w, uint32_t tag, uint32_t len)
     put32(w, len);
 }
 
-/* Value bytes in the output byte order, then the padding to even length. A big endian value
+/* Value bytes in the output byte order for vr, then the pad byte to even length. A big endian value
  * of odd length (invalid, but read) ends in a partial unit: when the pad byte completes it, the
  * unit is swapped with the pad in it, so reading back gives the value followed by the pad. */
-static void put_value(struct wr *w, enum dcm_vr vr, const uint8_t *p, uint32_t len)
+static void put_value(struct wr *w, enum dcm_vr vr, uint8_t pad, const uint8_t *p, uint32_t len)
 {
     unsigned unit = dcm_vr_swap_unit(vr);
-    uint8_t pad = dcm_vr_pad(vr);
     if (len == 0)
         return;
     if (!w->big_endian || unit <= 1) {
@@ -258,7 +257,9 @@ static void write_element(struct wr *w, const dcm_element *el)
     uint32_t padded = el->length + (el->length & 1);
     enum dcm_vr vr = written_vr(el, padded);
     put_header(w, el->tag, vr, padded);
-    put_value(w, (enum dcm_vr)el->vr, el->u.value, el->length);
+    /* Swap by the VR written: a value demoted to UN keeps its little-endian bytes, since UN
+     * is never swapped on reading (as dcmtk writes it too). */
+    put_value(w, vr, dcm_vr_pad((enum dcm_vr)el->vr), el->u.value, el->length);
 }
 
 static void write_dataset(struct wr *w, const dcm_dataset *ds)
@@ -378,6 +379,117 @@ static bool has_encapsulated(const dcm_dataset *ds, bool *native)
     return el && (el->flags & EL_ENCAPS);
 }
 
+/* ---- DICOMDIR (PS3.3 F.3, PS3.10 8) ---- */
+
+struct offset_map {
+    uint64_t *old_pos; /* file offset of each record's item tag as read, ascending */
+    uint64_t *new_pos; /* where the same item tag lands in the output */
+    uint32_t n;
+};
+
+static uint64_t map_offset(const struct offset_map *m, uint64_t old, bool *ok)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->old_pos[mid] < old)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *ok = lo < m->n && m->old_pos[lo] == old;
+    return *ok ? m->new_pos[lo] : 0;
+}
+
+static vp_status patch_offset(dcm_dataset *ds, uint32_t tag, const struct offset_map *m,
+                              vp_error *err)
+{
+    int64_t old;
+    if (dcm_dataset_get_int(ds, tag, 0, &old) != VP_OK || old == 0)
+        return VP_OK; /* absent or 0: "no record" (PS3.3 F.3.2.1) */
+    bool ok;
+    uint64_t pos = map_offset(m, (uint64_t)old, &ok);
+    if (!ok)
+        return vp_error_set(err, VP_EINVAL,
+                            "DICOMDIR element (%04X,%04X) offset %lld points to no directory "
+                            "record",
+                            DCM_GROUP(tag), DCM_ELEMENT(tag), (long long)old);
+    if (pos > 0xFFFFFFFFu)
+        return vp_error_set(err, VP_ELIMIT, "DICOMDIR larger than 4 GiB");
+    return dcm_dataset_set_u32(ds, tag, (uint32_t)pos);
+}
+
+/*
+ * Offsets of the Directory Record Sequence items point at each item's tag, counted from the
+ * first byte of the file, preamble included (as dcmtk and pydicom read them). Records read
+ * from a file know where their item tag was (offset - 8); the new positions follow from the
+ * encoded sizes, which patching 4-byte UL values does not change.
+ */
+static vp_status dicomdir_fix_offsets(const dcm_dataset *ds, const char *ts,
+                                      const dcm_write_opts *opts, uint64_t start, dcm_dataset **out,
+                                      vp_error *err)
+{
+    *out = NULL;
+    dcm_dataset *copy = dcm_dataset_dup(ds);
+    if (!copy)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    dcm_ts_info ti = dcm_ts_lookup(ts);
+    struct wr w = {0};
+    w.explicit_vr = ti.explicit_vr;
+    w.force_defined = opts && opts->defined_lengths;
+    w.force_undefined = opts && opts->undefined_lengths;
+    struct offset_map m = {0};
+    vp_status st = VP_OK;
+    const dcm_element *seq = dcm_dataset_find(copy, DCM_TAG_DIRECTORY_RECORD_SEQUENCE);
+    if (!(seq->flags & EL_SEQ) || seq->u.items.n == 0)
+        goto done;
+    uint64_t pos = start;
+    for (uint32_t i = 0; i < copy->n && copy->el[i].tag < DCM_TAG_DIRECTORY_RECORD_SEQUENCE; i++)
+        if (DCM_GROUP(copy->el[i].tag) != 0x0002)
+            pos += element_size(&w, &copy->el[i]);
+    pos += header_size(&w, DCM_VR_SQ);
+    m.old_pos = vp_malloc((size_t)seq->u.items.n * sizeof *m.old_pos);
+    m.new_pos = vp_malloc((size_t)seq->u.items.n * sizeof *m.new_pos);
+    if (!m.old_pos || !m.new_pos) {
+        st = vp_error_set(err, VP_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < seq->u.items.n; i++) {
+        const dcm_dataset *item = seq->u.items.v[i];
+        if (item->offset < 8) {
+            st = vp_error_set(err, VP_EINVAL,
+                              "DICOMDIR record %u was not read from a file: its offsets are "
+                              "unknown",
+                              i + 1);
+            goto done;
+        }
+        m.old_pos[i] = item->offset - 8;
+        m.new_pos[i] = pos;
+        pos += item_size(&w, item);
+        if (i && m.old_pos[i] <= m.old_pos[i - 1]) {
+            st = vp_error_set(err, VP_EINVAL, "DICOMDIR records out of file order");
+            goto done;
+        }
+    }
+    m.n = seq->u.items.n;
+    if ((st = patch_offset(copy, DCM_TAG(0x0004, 0x1200), &m, err)) ||
+        (st = patch_offset(copy, DCM_TAG(0x0004, 0x1202), &m, err)))
+        goto done;
+    for (uint32_t i = 0; i < seq->u.items.n && st == VP_OK; i++) {
+        dcm_dataset *item = seq->u.items.v[i];
+        if ((st = patch_offset(item, DCM_TAG(0x0004, 0x1400), &m, err)) == VP_OK)
+            st = patch_offset(item, DCM_TAG(0x0004, 0x1420), &m, err);
+    }
+done:
+    vp_free(m.old_pos);
+    vp_free(m.new_pos);
+    if (st)
+        dcm_dataset_free(copy);
+    else
+        *out = copy;
+    return st;
+}
+
 /* Copies one value from meta (or else from ds with tag2) into m as vr. */
 static vp_status meta_copy(dcm_dataset *m, uint32_t tag, enum dcm_vr vr, const dcm_dataset *from,
                            uint32_t from_tag)
@@ -469,6 +581,22 @@ vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const
         if ((st = sink->write(sink->ctx, head, hn)) ||
             (st = sink->write(sink->ctx, body.data, body.len)))
             vp_error_set(err, st, "write failed");
+    }
+    if (st == VP_OK && dcm_dataset_find(ds, DCM_TAG_DIRECTORY_RECORD_SEQUENCE)) {
+        /* A DICOMDIR: its record offsets count bytes from the start of the file, so they
+         * change with the meta group and the encoding. Write a copy with them updated. */
+        uint64_t start = (opts && opts->no_preamble ? 0 : 132) + 12 + body.len;
+        dcm_dataset *fixed = NULL;
+        if (dcm_ts_lookup(ts).deflated)
+            st = vp_error_set(err, VP_EUNSUPPORTED,
+                              "a DICOMDIR cannot be deflated: its offsets count file bytes");
+        else if ((st = dicomdir_fix_offsets(ds, ts, opts, start, &fixed, err)) == VP_OK)
+            ds = fixed;
+        vp_buf_fini(&body);
+        if (st == VP_OK)
+            st = dcm_dataset_write(ds, ts, opts, sink, err);
+        dcm_dataset_free(fixed);
+        goto done;
     }
     vp_buf_fini(&body);
     if (st == VP_OK)
