@@ -662,14 +662,14 @@ static vp_status iso2022_decode(const struct spec *sp, enum dcm_vr vr, const uin
 /* ------------------------------------------------------------------------------------------ */
 /* ISO_IR 192, GB18030, GBK                                                                   */
 
-/*
- * Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7), or, when ill-formed, 0
- * with *subpart set to the length of its maximal subpart (at least 1).
- */
-static size_t utf8_seq(const uint8_t *p, size_t n, size_t *subpart)
+size_t dcm__utf8_len(const uint8_t *p, size_t n, size_t *subpart)
 {
     uint8_t c = p[0], lo = 0x80, hi = 0xBF;
-    size_t need;
+    size_t need, sub;
+    if (!subpart)
+        subpart = &sub;
+    if (c < 0x80)
+        return 1;
     if (c >= 0xC2 && c <= 0xDF) {
         need = 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
@@ -705,7 +705,7 @@ static vp_status utf8_decode(const uint8_t *in, size_t n, vp_buf *out)
             i++;
             continue;
         }
-        size_t sub, len = utf8_seq(in + i, n - i, &sub);
+        size_t sub, len = dcm__utf8_len(in + i, n - i, &sub);
         if (len) {
             i += len;
             continue;

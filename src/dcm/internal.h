@@ -72,6 +72,11 @@ enum dcm_vr dcm__resolve_vr(const dcm_dataset *ds, uint32_t tag, enum dcm_vr vr)
 /* Swaps value bytes in place from big endian to little endian (or back) for vr. */
 void dcm__swap(enum dcm_vr vr, uint8_t *p, size_t len);
 
+/* Length of the well-formed UTF-8 sequence at p (1 for ASCII; Unicode Table 3-7: no overlong
+ * forms, surrogates or code points above U+10FFFF), or 0 when ill-formed, with *subpart (if
+ * not NULL) set to the length of its maximal subpart, at least 1. */
+size_t dcm__utf8_len(const uint8_t *p, size_t n, size_t *subpart);
+
 /* Defaults applied to a dcm_read_opts copy. */
 void dcm__read_opts_defaults(dcm_read_opts *o, const dcm_read_opts *in);
 
