@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential cmake python3 pkg-config zlib1g-dev"
-TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk"
+TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools"
 
 case "${1:-build}" in
 build) want="$BUILD" ;;
