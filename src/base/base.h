@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* One status enum for the whole project. Each protocol edge maps these to its own terms. */
 typedef enum vp_status {
@@ -75,6 +76,19 @@ void *vp_realloc(void *p, size_t n);
 void vp_free(void *p);
 /* Test hook: make the nth allocation from now (1-based) and every later one fail; 0 disables. */
 void vp_alloc_fail_after(long n);
+
+/*
+ * File system calls that make data durable go through these, so tests can fail the nth write,
+ * fsync or rename (fault injection) and prove that a failure is reported and nothing
+ * half-written is acknowledged. They behave as the libc calls (-1 and errno on failure).
+ */
+enum vp_io_op { VP_IO_WRITE, VP_IO_FSYNC, VP_IO_RENAME, VP_IO_OPS };
+ssize_t vp_io_write(int fd, const void *p, size_t n);
+int vp_io_fsync(int fd);
+int vp_io_rename(const char *from, const char *to);
+/* Test hook: the nth call (1-based) of op from now, and every later one, fails with EIO;
+ * 0 disables. */
+void vp_io_fail_after(enum vp_io_op op, long n);
 
 /*
  * Growable byte buffer with a hard cap, after curl's dynbuf. Contents are always followed by a

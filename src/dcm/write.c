@@ -621,7 +621,7 @@ static vp_status fd_write(void *ctx, const void *p, size_t n)
     int fd = *(int *)ctx;
     const uint8_t *q = p;
     while (n) {
-        ssize_t k = write(fd, q, n);
+        ssize_t k = vp_io_write(fd, q, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -658,11 +658,11 @@ vp_status dcm_file_write(const char *path, const dcm_dataset *meta, const dcm_da
     }
     dcm_sink s = {fd_write, &fd};
     vp_status st = dcm_part10_write(meta, ds, ts, opts, &s, err);
-    if (st == VP_OK && sync && fsync(fd) != 0)
+    if (st == VP_OK && sync && vp_io_fsync(fd) != 0)
         st = vp_error_set(err, VP_EIO, "fsync %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && st == VP_OK)
         st = vp_error_set(err, VP_EIO, "close %s: %s", tmp, strerror(errno));
-    if (st == VP_OK && rename(tmp, path) != 0)
+    if (st == VP_OK && vp_io_rename(tmp, path) != 0)
         st = vp_error_set(err, VP_EIO, "rename to %s: %s", path, strerror(errno));
     if (st) {
         unlink(tmp);
@@ -673,7 +673,7 @@ vp_status dcm_file_write(const char *path, const dcm_dataset *meta, const dcm_da
             memcpy(dir, path, plen + 1);
             int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             if (dfd >= 0) {
-                if (fsync(dfd) != 0)
+                if (vp_io_fsync(dfd) != 0)
                     st = vp_error_set(err, VP_EIO, "fsync directory of %s", path);
                 close(dfd);
             }

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Durable object files: temporary file, BLAKE2b while writing, fsync, rename, fsync of every
+ * directory whose entries changed. "Durable" means power-safe: a rename is only on disk once
+ * its directory is synced, and a new fan-out folder only once its parent is.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+struct store {
+    char *root;  /* data folder, no trailing slash */
+    int root_fd; /* open root folder, for *at calls */
+};
+
+struct store_writer {
+    store *s;                      /* owner */
+    int fd;                        /* temporary file, -1 once closed */
+    char tmp[64];                  /* temporary name relative to root */
+    uint64_t size;                 /* bytes written */
+    crypto_generichash_state hash; /* running BLAKE2b-256 */
+};
+
+static vp_status sync_dir_at(int dirfd, const char *rel, vp_error *err)
+{
+    int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return vp_error_set(err, VP_EIO, "open folder %s: %s", rel, strerror(errno));
+    int rc = vp_io_fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return vp_error_set(err, VP_EIO, "fsync folder %s: %s", rel, strerror(e));
+    return VP_OK;
+}
+
+/* mkdir that is durable: the new entry is synced in its parent. */
+static vp_status mkdir_durable(int rootfd, const char *rel, const char *parent, vp_error *err)
+{
+    if (mkdirat(rootfd, rel, 0777) == 0)
+        return sync_dir_at(rootfd, parent, err);
+    if (errno == EEXIST)
+        return VP_OK;
+    return vp_error_set(err, VP_EIO, "create folder %s: %s", rel, strerror(errno));
+}
+
+vp_status store_open(const char *root, store **out, vp_error *err)
+{
+    *out = NULL;
+    if (sodium_init() < 0)
+        return vp_error_set(err, VP_EIO, "libsodium failed to start");
+    if (mkdir(root, 0777) != 0 && errno != EEXIST)
+        return vp_error_set(err, VP_EIO, "create %s: %s", root, strerror(errno));
+    store *s = vp_calloc(1, sizeof *s);
+    if (!s)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    s->root_fd = -1;
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    s->root = vp_malloc(n + 1);
+    vp_status st;
+    if (!s->root) {
+        st = vp_error_set(err, VP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(s->root, root, n);
+    s->root[n] = 0;
+    s->root_fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->root_fd < 0) {
+        st = vp_error_set(err, VP_EIO, "open %s: %s", s->root, strerror(errno));
+        goto fail;
+    }
+    if ((st = mkdir_durable(s->root_fd, "tmp", ".", err)) ||
+        (st = mkdir_durable(s->root_fd, "objects", ".", err)))
+        goto fail;
+    /* Anything left in tmp was never acknowledged: a crash mid-transfer. */
+    int tfd = openat(s->root_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
+    if (!d && tfd >= 0)
+        close(tfd);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    if (d)
+        closedir(d);
+    *out = s;
+    return VP_OK;
+fail:
+    store_close(s);
+    return st;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->root_fd >= 0)
+        close(s->root_fd);
+    vp_free(s->root);
+    vp_free(s);
+}
+
+const char *store_root(const store *s)
+{
+    return s->root;
+}
+
+vp_status store_writer_new(store *s, store_writer **out, vp_error *err)
+{
+    *out = NULL;
+    store_writer *w = vp_calloc(1, sizeof *w);
+    if (!w)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    w->s = s;
+    w->fd = -1;
+    for (int attempt = 0; attempt < 16 && w->fd < 0; attempt++) {
+        uint64_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = ((uint64_t)getpid() << 20) ^ (uint64_t)attempt;
+        snprintf(w->tmp, sizeof w->tmp, "tmp/%016llx", (unsigned long long)r);
+        w->fd = openat(s->root_fd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (w->fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (w->fd < 0) {
+        vp_status st = vp_error_set(err, VP_EIO, "create temporary file: %s", strerror(errno));
+        vp_free(w);
+        return st;
+    }
+    crypto_generichash_init(&w->hash, NULL, 0, STORE_CHECKSUM_SIZE);
+    *out = w;
+    return VP_OK;
+}
+
+vp_status store_writer_write(store_writer *w, const void *p, size_t n, vp_error *err)
+{
+    if (w->fd < 0)
+        return vp_error_set(err, VP_EINVAL, "writer already closed");
+    crypto_generichash_update(&w->hash, p, n);
+    const uint8_t *q = p;
+    size_t left = n;
+    while (left) {
+        ssize_t k = vp_io_write(w->fd, q, left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return vp_error_set(err, VP_EIO, "write: %s", k < 0 ? strerror(errno) : "no progress");
+        q += k;
+        left -= (size_t)k;
+    }
+    w->size += n;
+    return VP_OK;
+}
+
+uint64_t store_writer_size(const store_writer *w)
+{
+    return w->size;
+}
+
+/* 16 bits of BLAKE2b(key) as two hex bytes: fan-out folders that fill evenly whatever the
+ * UID root (UIDs of one device share long prefixes). */
+static void fanout(const char *key, char a[3], char b[3])
+{
+    uint8_t h[16];
+    crypto_generichash(h, sizeof h, (const uint8_t *)key, strlen(key), NULL, 0);
+    snprintf(a, 3, "%02x", h[0]);
+    snprintf(b, 3, "%02x", h[1]);
+}
+
+vp_status store_path_for(const char *key, char path[STORE_PATH_MAX])
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > 64)
+        return VP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!((key[i] >= '0' && key[i] <= '9') || key[i] == '.'))
+            return VP_EINVAL; /* also keeps '/' and ".." out of paths */
+    char a[3], b[3];
+    fanout(key, a, b);
+    snprintf(path, STORE_PATH_MAX, "objects/%s/%s/%s.dcm", a, b, key);
+    return VP_OK;
+}
+
+vp_status store_writer_commit(store_writer *w, const char *key, store_object *out, vp_error *err)
+{
+    vp_status st = VP_OK;
+    store *s = w->s;
+    if (w->fd < 0)
+        return vp_error_set(err, VP_EINVAL, "writer already closed");
+    if (store_path_for(key, out->path) != VP_OK) {
+        st = vp_error_set(err, VP_EINVAL, "object key \"%.64s\" is not a UID", key);
+        goto done;
+    }
+    crypto_generichash_final(&w->hash, out->checksum, STORE_CHECKSUM_SIZE);
+    out->size = w->size;
+    if (vp_io_fsync(w->fd) != 0) {
+        st = vp_error_set(err, VP_EIO, "fsync: %s", strerror(errno));
+        goto done;
+    }
+    if (close(w->fd) != 0) {
+        w->fd = -1;
+        st = vp_error_set(err, VP_EIO, "close: %s", strerror(errno));
+        goto done;
+    }
+    w->fd = -1;
+    char d1[16], d2[16];
+    memcpy(d1, out->path, 10); /* "objects/XX" */
+    d1[10] = 0;
+    memcpy(d2, out->path, 13); /* "objects/XX/YY" */
+    d2[13] = 0;
+    if ((st = mkdir_durable(s->root_fd, d1, "objects", err)) ||
+        (st = mkdir_durable(s->root_fd, d2, d1, err)))
+        goto done;
+    char from[STORE_PATH_MAX + 8], to[STORE_PATH_MAX * 2];
+    snprintf(from, sizeof from, "%s/%s", s->root, w->tmp);
+    snprintf(to, sizeof to, "%s/%s", s->root, out->path);
+    if (vp_io_rename(from, to) != 0) {
+        st = vp_error_set(err, VP_EIO, "rename to %s: %s", out->path, strerror(errno));
+        goto done;
+    }
+    w->tmp[0] = 0; /* nothing left to clean up */
+    if ((st = sync_dir_at(s->root_fd, d2, err)) != VP_OK)
+        unlinkat(s->root_fd, out->path, 0); /* not durable, so not kept: never indexed */
+done:
+    store_writer_free(w);
+    return st;
+}
+
+void store_writer_free(store_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp[0])
+        unlinkat(w->s->root_fd, w->tmp, 0);
+    vp_free(w);
+}
+
+vp_status store_read(const store *s, const char *path, uint64_t offset, void *buf, size_t len,
+                     vp_error *err)
+{
+    int fd = openat(s->root_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vp_error_set(err, errno == ENOENT ? VP_ENOTFOUND : VP_EIO, "open %s: %s", path,
+                            strerror(errno));
+    vp_status st = VP_OK;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t k = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(offset + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            st = vp_error_set(err, k == 0 ? VP_ETRUNC : VP_EIO, "read %s at %llu: %s", path,
+                              (unsigned long long)(offset + done),
+                              k == 0 ? "end of file" : strerror(errno));
+            break;
+        }
+        done += (size_t)k;
+    }
+    close(fd);
+    return st;
+}
+
+vp_status store_verify(const store *s, const store_object *expect, vp_error *err)
+{
+    int fd = openat(s->root_fd, expect->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vp_error_set(err, errno == ENOENT ? VP_ENOTFOUND : VP_EIO, "open %s: %s",
+                            expect->path, strerror(errno));
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, STORE_CHECKSUM_SIZE);
+    uint8_t *buf = vp_malloc(1 << 16);
+    vp_status st = VP_OK;
+    uint64_t size = 0;
+    if (!buf) {
+        st = vp_error_set(err, VP_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (;;) {
+        ssize_t k = read(fd, buf, 1 << 16);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            st = vp_error_set(err, VP_EIO, "read %s: %s", expect->path, strerror(errno));
+            goto done;
+        }
+        if (k == 0)
+            break;
+        crypto_generichash_update(&h, buf, (size_t)k);
+        size += (uint64_t)k;
+    }
+    uint8_t sum[STORE_CHECKSUM_SIZE];
+    crypto_generichash_final(&h, sum, sizeof sum);
+    if (size != expect->size)
+        st = vp_error_set(err, VP_ECONFLICT, "%s: %llu bytes, expected %llu", expect->path,
+                          (unsigned long long)size, (unsigned long long)expect->size);
+    else if (memcmp(sum, expect->checksum, sizeof sum) != 0)
+        st = vp_error_set(err, VP_ECONFLICT, "%s: checksum differs", expect->path);
+done:
+    vp_free(buf);
+    close(fd);
+    return st;
+}
+
+vp_status store_remove(const store *s, const char *path, vp_error *err)
+{
+    if (unlinkat(s->root_fd, path, 0) != 0)
+        return vp_error_set(err, errno == ENOENT ? VP_ENOTFOUND : VP_EIO, "remove %s: %s", path,
+                            strerror(errno));
+    char dir[STORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    return sync_dir_at(s->root_fd, slash ? dir : ".", err);
+}
