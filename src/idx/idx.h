@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * idx: the index of the archive. Patient (the animal) / study / series / instance, with the
+ * veterinary attributes of DICOM CP-643 as columns, every usual matching key indexed, and the
+ * computed study attributes (modalities, counts) kept up to date on ingest, so no query ever
+ * scans instance files.
+ *
+ * The interface names no database: SQLite (WAL, synchronous=FULL) is the embedded backend; a
+ * PostgreSQL backend can follow behind the same calls. Schema changes are versioned migrations
+ * applied at open.
+ */
+#ifndef VP_IDX_H
+#define VP_IDX_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+#include "dcm/dcm.h"
+
+typedef struct idx idx;
+
+/* Index attributes of one instance, as UTF-8 text (empty string = absent). Filled from a data
+ * set by idx_record_from_dataset; the caller adds where the object is stored. */
+typedef struct idx_record {
+    /* patient: the animal, keyed on Patient ID + Issuer of Patient ID */
+    char patient_id[65];    /* (0010,0020) */
+    char issuer[65];        /* (0010,0021) */
+    char patient_name[325]; /* (0010,0010), all component groups */
+    char pet_name[65];      /* given-name component, or the whole name when it has none */
+    char owner_name[325];   /* Responsible Person (0010,2297); else family name of Owner^Pet */
+    char owner_role[17];    /* Responsible Person Role (0010,2298) */
+    char clinic[65];        /* Responsible Organization (0010,2299) */
+    char species[65];       /* Patient Species Description (0010,2201) */
+    char species_code[17];  /* Patient Species Code Sequence (0010,2202) Code Value */
+    char breed[65];         /* Patient Breed Description (0010,2292) */
+    char breed_code[17];    /* Patient Breed Code Sequence (0010,2293) Code Value */
+    char sex[17];           /* Patient's Sex (0010,0040) */
+    char birth_date[9];     /* Patient's Birth Date (0010,0030) */
+    /* study */
+    char study_uid[65];         /* (0020,000D) */
+    char study_date[9];         /* (0008,0020) */
+    char study_time[17];        /* (0008,0030) */
+    char accession[17];         /* (0008,0050) */
+    char study_id[17];          /* (0020,0010) */
+    char study_description[65]; /* (0008,1030) */
+    char referring[325];        /* Referring Physician's Name (0008,0090) */
+    char sex_neutered[17];      /* Patient's Sex Neutered (0010,2203): ALTERED/UNALTERED */
+    char weight[17];            /* Patient's Weight (0010,1030), kg */
+    /* series */
+    char series_uid[65];         /* (0020,000E) */
+    char modality[17];           /* (0008,0060) */
+    char series_number[13];      /* (0020,0011) */
+    char series_description[65]; /* (0008,103E) */
+    char body_part[17];          /* (0018,0015) */
+    /* instance */
+    char sop_class_uid[65];    /* (0008,0016) */
+    char sop_instance_uid[65]; /* (0008,0018) */
+    char instance_number[13];  /* (0020,0013) */
+    char transfer_syntax[65];  /* of the stored object */
+    uint32_t frames;           /* Number of Frames, 1 when absent */
+    /* storage, set by the caller */
+    char path[256];       /* relative to the data folder */
+    uint64_t size;        /* bytes */
+    uint8_t checksum[32]; /* BLAKE2b-256 */
+} idx_record;
+
+/* What the index holds for an instance (for duplicate checks and retrieval). */
+typedef struct idx_stored {
+    char path[256];       /* relative path of the object */
+    uint64_t size;        /* bytes */
+    uint8_t checksum[32]; /* BLAKE2b-256 */
+} idx_stored;
+
+typedef struct idx_counts {
+    uint64_t patients, studies, series, instances;
+} idx_counts;
+
+/* Opens (creating) the index file and applies pending migrations. */
+vp_status idx_open(const char *path, idx **out, vp_error *err);
+void idx_close(idx *x);
+/* Schema version after migrations. */
+int idx_schema_version(idx *x);
+
+/* Extracts the index attributes of ds (text converted to UTF-8). VP_EINVAL with a message
+ * when a required UID (study, series, SOP instance, SOP class) is missing or invalid. */
+vp_status idx_record_from_dataset(const dcm_dataset *ds, idx_record *rec, vp_error *err);
+
+/* Adds or replaces an instance and upserts its patient, study and series in one durable
+ * transaction, updating the computed study and series attributes. */
+vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
+/* Storage facts of an instance: VP_ENOTFOUND when absent. */
+vp_status idx_instance_get(idx *x, const char *sop_instance_uid, idx_stored *out, vp_error *err);
+vp_status idx_count(idx *x, idx_counts *out, vp_error *err);
+
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite backend of the index. WAL mode with synchronous=FULL: a commit is on disk when
+ * it returns, power cut included (NORMAL may lose the last commits on power loss). One
+ * connection per idx; statements are prepared once and reused.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "idx/internal.h"
+
+enum stmt {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_PATIENT_UPSERT,
+    S_STUDY_UPSERT,
+    S_SERIES_UPSERT,
+    S_INSTANCE_OLD_SERIES,
+    S_INSTANCE_UPSERT,
+    S_SERIES_COUNT,
+    S_STUDY_COUNT,
+    S_INSTANCE_GET,
+    S_COUNT,
+    S_N
+};
+
+/* Upserts keep existing values when the new object leaves an attribute empty: a later
+ * instance without Responsible Person must not erase the owner. */
+#define KEEP(col) col " = COALESCE(NULLIF(excluded." col ", ''), " col ")"
+
+static const char *const sql[S_N] =
+    {
+        [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_COMMIT] = "COMMIT",
+        [S_ROLLBACK] = "ROLLBACK",
+        [S_PATIENT_UPSERT] =
+            "INSERT INTO patient (patient_id, issuer, patient_name, pet_name, owner_name,"
+            " owner_role, clinic, species, species_code, breed, breed_code, sex, birth_date)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            " ON CONFLICT (patient_id, issuer) DO UPDATE SET " KEEP("patient_name") ", " KEEP("pet_"
+                                                                                              "nam"
+                                                                                              "e") ", " KEEP("owner_name") ", " KEEP("owner_role") ", " KEEP(
+                "clinic") ", " KEEP("species") ", " KEEP("species_code") ", " KEEP("breed") ","
+                                                                                            " " KEEP("breed_code") ", " KEEP("sex") ", " KEEP("birth_date") " RETURNING id",
+        [S_STUDY_UPSERT] =
+            "INSERT INTO study (patient, study_uid, study_date, study_time, accession, study_id,"
+            " description, referring, sex_neutered, weight)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            " ON CONFLICT (study_uid) DO UPDATE SET patient = excluded.patient, " KEEP("study_date") ", " KEEP("study_time") ", " KEEP(
+                "accession") ", " KEEP("study_id") ", " KEEP("description") ", " KEEP("referring") ", " KEEP("sex_neutered") ", " KEEP("weight") " RETURNING id",
+        [S_SERIES_UPSERT] =
+            "INSERT INTO series (study, series_uid, modality, series_number,"
+            " description, body_part) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            " ON CONFLICT (series_uid) DO UPDATE SET study = excluded.study, " KEEP(
+                "modality") ", " KEEP("series_number") ", " KEEP("description") ", " KEEP("body_"
+                                                                                          "part") " RETURNING id",
+        [S_INSTANCE_OLD_SERIES] = "SELECT series FROM instance WHERE sop_uid = ?1",
+        [S_INSTANCE_UPSERT] =
+            "INSERT INTO instance (series, sop_uid, sop_class, instance_number, transfer_syntax,"
+            " frames, path, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            " ON CONFLICT (sop_uid) DO UPDATE SET series = excluded.series,"
+            " sop_class = excluded.sop_class, instance_number = excluded.instance_number,"
+            " transfer_syntax = excluded.transfer_syntax, frames = excluded.frames,"
+            " path = excluded.path, size = excluded.size, checksum = excluded.checksum,"
+            " received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        /* Computed attributes from the indexed child rows: a range scan of one series or study,
+         * never of instance files. */
+        [S_SERIES_COUNT] = "UPDATE series SET n_instances ="
+                           " (SELECT count(*) FROM instance WHERE series = ?1) WHERE id = ?1",
+        [S_STUDY_COUNT] =
+            "UPDATE study SET"
+            " n_series = (SELECT count(*) FROM series WHERE study = ?1),"
+            " n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series WHERE study = ?1),"
+            " modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM"
+            "   (SELECT DISTINCT modality FROM series WHERE study = ?1 AND modality <> ''"
+            "    ORDER BY modality))"
+            " WHERE id = ?1",
+        [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
+        [S_COUNT] = "SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),"
+                    " (SELECT count(*) FROM series), (SELECT count(*) FROM instance)",
+};
+
+struct idx {
+    sqlite3 *db;           /* the connection */
+    sqlite3_stmt *st[S_N]; /* prepared statements, by enum stmt */
+    int version;           /* schema version after migrations */
+};
+
+static vp_status db_error(idx *x, vp_error *err, const char *what)
+{
+    int code = sqlite3_errcode(x->db);
+    vp_status st = code == SQLITE_NOMEM                             ? VP_ENOMEM
+                   : (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? VP_EAGAIN
+                   : code == SQLITE_FULL || code == SQLITE_IOERR    ? VP_EIO
+                   : code == SQLITE_CONSTRAINT                      ? VP_ECONFLICT
+                                                                    : VP_EIO;
+    return vp_error_set(err, st, "index: %s: %s", what, sqlite3_errmsg(x->db));
+}
+
+static vp_status exec(idx *x, const char *q, vp_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(x->db, q, NULL, NULL, &msg) != SQLITE_OK) {
+        vp_status st = vp_error_set(err, VP_EIO, "index: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return st;
+    }
+    return VP_OK;
+}
+
+static vp_status migrate(idx *x, vp_error *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(x->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_error(x, err, "read schema version");
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (v > idx__migration_count())
+        return vp_error_set(err, VP_EUNSUPPORTED,
+                            "index schema version %d is newer than this vetpacs (%d)", v,
+                            idx__migration_count());
+    for (v++; v <= idx__migration_count(); v++) {
+        char pragma[48];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v);
+        vp_status st;
+        if ((st = exec(x, "BEGIN IMMEDIATE", err)))
+            return st;
+        if ((st = exec(x, idx__migration(v), err)) || (st = exec(x, pragma, err))) {
+            exec(x, "ROLLBACK", NULL);
+            return st;
+        }
+        if ((st = exec(x, "COMMIT", err)))
+            return st;
+    }
+    x->version = idx__migration_count();
+    return VP_OK;
+}
+
+vp_status idx_open(const char *path, idx **out, vp_error *err)
+{
+    *out = NULL;
+    idx *x = vp_calloc(1, sizeof *x);
+    if (!x)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    vp_status st;
+    if (sqlite3_open_v2(path, &x->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        st = x->db ? db_error(x, err, path) : vp_error_set(err, VP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(x->db, 10000);
+    if ((st = exec(x,
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                   " PRAGMA foreign_keys = ON;",
+                   err)) ||
+        (st = migrate(x, err)))
+        goto fail;
+    for (int i = 0; i < S_N; i++) {
+        if (sqlite3_prepare_v3(x->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &x->st[i], NULL) !=
+            SQLITE_OK) {
+            st = db_error(x, err, "prepare");
+            goto fail;
+        }
+    }
+    *out = x;
+    return VP_OK;
+fail:
+    idx_close(x);
+    return st;
+}
+
+void idx_close(idx *x)
+{
+    if (!x)
+        return;
+    for (int i = 0; i < S_N; i++)
+        sqlite3_finalize(x->st[i]);
+    sqlite3_close(x->db);
+    vp_free(x);
+}
+
+int idx_schema_version(idx *x)
+{
+    return x->version;
+}
+
+static void bind_texts(sqlite3_stmt *s, int first, const char *const *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(s, first + i, v[i], -1, SQLITE_STATIC);
+}
+
+/* Runs a statement that returns one id. */
+static vp_status step_id(idx *x, sqlite3_stmt *s, int64_t *id, vp_error *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? VP_OK : db_error(x, err, what);
+}
+
+static vp_status step_done(idx *x, sqlite3_stmt *s, vp_error *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? VP_OK : db_error(x, err, what);
+}
+
+vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
+{
+    vp_status st;
+    if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
+        return st;
+    int64_t patient = 0, study = 0, series = 0, old_series = 0;
+    const char *pv[] = {r->patient_id, r->issuer, r->patient_name, r->pet_name,     r->owner_name,
+                        r->owner_role, r->clinic, r->species,      r->species_code, r->breed,
+                        r->breed_code, r->sex,    r->birth_date};
+    bind_texts(x->st[S_PATIENT_UPSERT], 1, pv, 13);
+    if ((st = step_id(x, x->st[S_PATIENT_UPSERT], &patient, err, "patient")))
+        goto fail;
+    sqlite3_bind_int64(x->st[S_STUDY_UPSERT], 1, patient);
+    const char *sv[] = {r->study_uid, r->study_date,   r->study_time,
+                        r->accession, r->study_id,     r->study_description,
+                        r->referring, r->sex_neutered, r->weight};
+    bind_texts(x->st[S_STUDY_UPSERT], 2, sv, 9);
+    if ((st = step_id(x, x->st[S_STUDY_UPSERT], &study, err, "study")))
+        goto fail;
+    sqlite3_bind_int64(x->st[S_SERIES_UPSERT], 1, study);
+    const char *rv[] = {r->series_uid, r->modality, r->series_number, r->series_description,
+                        r->body_part};
+    bind_texts(x->st[S_SERIES_UPSERT], 2, rv, 5);
+    if ((st = step_id(x, x->st[S_SERIES_UPSERT], &series, err, "series")))
+        goto fail;
+    sqlite3_bind_text(x->st[S_INSTANCE_OLD_SERIES], 1, r->sop_instance_uid, -1, SQLITE_STATIC);
+    if ((st = step_id(x, x->st[S_INSTANCE_OLD_SERIES], &old_series, err, "instance")))
+        goto fail;
+    sqlite3_stmt *s = x->st[S_INSTANCE_UPSERT];
+    sqlite3_bind_int64(s, 1, series);
+    const char *iv[] = {r->sop_instance_uid, r->sop_class_uid, r->instance_number,
+                        r->transfer_syntax};
+    bind_texts(s, 2, iv, 4);
+    sqlite3_bind_int64(s, 6, r->frames);
+    sqlite3_bind_text(s, 7, r->path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, (sqlite3_int64)r->size);
+    sqlite3_bind_blob(s, 9, r->checksum, sizeof r->checksum, SQLITE_STATIC);
+    if ((st = step_done(x, s, err, "instance")))
+        goto fail;
+    /* Counts of the series and study touched (and of the old ones, if the instance moved). */
+    int64_t touched[2] = {series, old_series && old_series != series ? old_series : 0};
+    for (int k = 0; k < 2; k++) {
+        if (!touched[k])
+            continue;
+        sqlite3_bind_int64(x->st[S_SERIES_COUNT], 1, touched[k]);
+        if ((st = step_done(x, x->st[S_SERIES_COUNT], err, "series counts")))
+            goto fail;
+    }
+    sqlite3_bind_int64(x->st[S_STUDY_COUNT], 1, study);
+    if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
+        goto fail;
+    if ((st = step_done(x, x->st[S_COMMIT], err, "commit")))
+        goto fail;
+    return VP_OK;
+fail:
+    step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
+    return st;
+}
+
+vp_status idx_instance_get(idx *x, const char *sop_instance_uid, idx_stored *out, vp_error *err)
+{
+    sqlite3_stmt *s = x->st[S_INSTANCE_GET];
+    sqlite3_bind_text(s, 1, sop_instance_uid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    vp_status st = VP_OK;
+    if (rc == SQLITE_ROW) {
+        snprintf(out->path, sizeof out->path, "%s", (const char *)sqlite3_column_text(s, 0));
+        out->size = (uint64_t)sqlite3_column_int64(s, 1);
+        const void *sum = sqlite3_column_blob(s, 2);
+        memset(out->checksum, 0, sizeof out->checksum);
+        if (sum && sqlite3_column_bytes(s, 2) == (int)sizeof out->checksum)
+            memcpy(out->checksum, sum, sizeof out->checksum);
+    } else if (rc == SQLITE_DONE) {
+        st = VP_ENOTFOUND;
+    } else {
+        st = db_error(x, err, "instance lookup");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return st;
+}
+
+vp_status idx_count(idx *x, idx_counts *out, vp_error *err)
+{
+    sqlite3_stmt *s = x->st[S_COUNT];
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->patients = (uint64_t)sqlite3_column_int64(s, 0);
+        out->studies = (uint64_t)sqlite3_column_int64(s, 1);
+        out->series = (uint64_t)sqlite3_column_int64(s, 2);
+        out->instances = (uint64_t)sqlite3_column_int64(s, 3);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? VP_OK : db_error(x, err, "count");
+}
