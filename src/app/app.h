@@ -7,5 +7,7 @@
 int app_cmd_dump(int argc, char **argv);
 int app_cmd_tojson(int argc, char **argv);
 int app_cmd_convert(int argc, char **argv);
+int app_cmd_import(int argc, char **argv);
+int app_cmd_check(int argc, char **argv);
 
 #endif

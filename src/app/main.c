@@ -22,6 +22,10 @@ static const struct command {
     {"convert", app_cmd_convert,
      "convert [--ts keep|implicit|explicit|big|deflated|UID] IN OUT | IN... DIR",
      "rewrite files as Part 10 in a native transfer syntax (or the one they had)"},
+    {"import", app_cmd_import, "import [--data DIR] FILE|DIR...",
+     "store files in the archive (default ./vetpacs-data) through the ingest pipeline"},
+    {"check", app_cmd_check, "check [--data DIR]",
+     "re-verify every object against its index row and checksum"},
 };
 
 static void usage(FILE *out)

@@ -92,4 +92,10 @@ vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
 vp_status idx_instance_get(idx *x, const char *sop_instance_uid, idx_stored *out, vp_error *err);
 vp_status idx_count(idx *x, idx_counts *out, vp_error *err);
 
+/* Calls fn for every instance (SOP Instance UID and storage facts) in index order; a non-OK
+ * return from fn stops the walk and is returned. */
+typedef vp_status (*idx_instance_fn)(void *ctx, const char *sop_instance_uid,
+                                     const idx_stored *stored);
+vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
+
 #endif

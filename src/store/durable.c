@@ -167,6 +167,18 @@ uint64_t store_writer_size(const store_writer *w)
     return w->size;
 }
 
+void store_writer_checksum(const store_writer *w, uint8_t out[STORE_CHECKSUM_SIZE])
+{
+    crypto_generichash_state copy = w->hash; /* finalising consumes the state */
+    crypto_generichash_final(&copy, out, STORE_CHECKSUM_SIZE);
+}
+
+vp_status store_writer_tmp_path(const store_writer *w, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/%s", w->s->root, w->tmp);
+    return n < 0 || (size_t)n >= size ? VP_ELIMIT : VP_OK;
+}
+
 /* 16 bits of BLAKE2b(key) as two hex bytes: fan-out folders that fill evenly whatever the
  * UID root (UIDs of one device share long prefixes). */
 static void fanout(const char *key, char a[3], char b[3])

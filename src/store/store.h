@@ -42,6 +42,11 @@ vp_status store_writer_new(store *s, store_writer **out, vp_error *err);
 vp_status store_writer_write(store_writer *w, const void *p, size_t n, vp_error *err);
 /* Bytes written so far. */
 uint64_t store_writer_size(const store_writer *w);
+/* Checksum of the bytes written so far (the writer can go on). */
+void store_writer_checksum(const store_writer *w, uint8_t out[STORE_CHECKSUM_SIZE]);
+/* Absolute path of the temporary file, so the object can be parsed before it is committed.
+ * VP_ELIMIT when it does not fit size. */
+vp_status store_writer_tmp_path(const store_writer *w, char *buf, size_t size);
 /* Makes the object durable under the name derived from key (a SOP Instance UID: digits and
  * dots only), replacing any object already there atomically. On failure the new bytes are not
  * left under the final name (a failure after the rename removes them, so an object replaced
