@@ -39,7 +39,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps-test
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
-	@for t in part10 dataset json charset; do \
+	@for t in $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)); do \
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$t fuzz/seeds/$$t || exit 1; \
 	done
