@@ -29,75 +29,75 @@ enum stmt {
 
 /* Upserts keep existing values when the new object leaves an attribute empty: a later
  * instance without Responsible Person must not erase the owner. */
-#define KEEP(col) col " = COALESCE(NULLIF(excluded." col ", ''), " col ")"
-
-static const char *const sql[S_N] =
-    {
-        [S_BEGIN] = "BEGIN IMMEDIATE",
-        [S_COMMIT] = "COMMIT",
-        [S_ROLLBACK] = "ROLLBACK",
-        [S_PATIENT_UPSERT] =
-            "INSERT INTO patient (patient_id, issuer, patient_name, pet_name, owner_name,"
-            " owner_role, clinic, species, species_code, breed, breed_code, sex, birth_date)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            " ON CONFLICT (patient_id, issuer) DO UPDATE SET " KEEP("patient_name") ", " KEEP(
-                "pet_"
-                "nam"
-                "e") ", " KEEP("owner_name") ", " KEEP("owner_role") ", " KEEP("clinic") ", " KEEP("spe"
-                                                                                                   "cie"
-                                                                                                   "s") ", " KEEP("species_code") ", " KEEP("breed") ","
-                                                                                                                                                     " " KEEP("breed_code") ", " KEEP(
-                                                                                                                                                         "sex") ", " KEEP("birth_date") " RETURNING id",
-        [S_STUDY_UPSERT] =
-            "INSERT INTO study (patient, study_uid, study_date, study_time, accession, "
-            "study_id,"
-            " description, referring, sex_neutered, weight)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            " ON CONFLICT (study_uid) DO UPDATE SET patient = excluded.patient, " KEEP("study_date") ", " KEEP("study_time") ", " KEEP(
-                "accession") ", " KEEP("study_id") ", " KEEP("description") ", " KEEP("r"
-                                                                                      "e"
-                                                                                      "f"
-                                                                                      "e"
-                                                                                      "r"
-                                                                                      "r"
-                                                                                      "i"
-                                                                                      "n"
-                                                                                      "g") ","
-                                                                                           " " KEEP("sex_neutered") ", " KEEP("weight") " RETURNING id",
-        [S_SERIES_UPSERT] =
-            "INSERT INTO series (study, series_uid, modality, series_number,"
-            " description, body_part) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            " ON CONFLICT (series_uid) DO UPDATE SET study = excluded.study, " KEEP(
-                "modality") ", " KEEP("series_number") ", " KEEP("description") ", " KEEP("body_"
-                                                                                          "part") " RET"
-                                                                                                  "URNI"
-                                                                                                  "NG "
-                                                                                                  "id",
-        [S_INSTANCE_OLD_SERIES] = "SELECT series FROM instance WHERE sop_uid = ?1",
-        [S_INSTANCE_UPSERT] =
-            "INSERT INTO instance (series, sop_uid, sop_class, instance_number, transfer_syntax,"
-            " frames, path, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            " ON CONFLICT (sop_uid) DO UPDATE SET series = excluded.series,"
-            " sop_class = excluded.sop_class, instance_number = excluded.instance_number,"
-            " transfer_syntax = excluded.transfer_syntax, frames = excluded.frames,"
-            " path = excluded.path, size = excluded.size, checksum = excluded.checksum,"
-            " received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        /* Computed attributes from the indexed child rows: a range scan of one series or study,
-         * never of instance files. */
-        [S_SERIES_COUNT] = "UPDATE series SET n_instances ="
-                           " (SELECT count(*) FROM instance WHERE series = ?1) WHERE id = ?1",
-        [S_STUDY_COUNT] =
-            "UPDATE study SET"
-            " n_series = (SELECT count(*) FROM series WHERE study = ?1),"
-            " n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series WHERE study = ?1),"
-            " modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM"
-            "   (SELECT DISTINCT modality FROM series WHERE study = ?1 AND modality <> ''"
-            "    ORDER BY modality))"
-            " WHERE id = ?1",
-        [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
-        [S_EACH] = "SELECT sop_uid, path, size, checksum FROM instance ORDER BY id",
-        [S_COUNT] = "SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),"
-                    " (SELECT count(*) FROM series), (SELECT count(*) FROM instance)",
+static const char *const sql[S_N] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_PATIENT_UPSERT] =
+        "INSERT INTO patient (patient_id, issuer, patient_name, pet_name, owner_name,"
+        " owner_role, clinic, species, species_code, breed, breed_code, sex, birth_date)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT (patient_id, issuer) DO UPDATE SET"
+        " patient_name = coalesce(nullif(excluded.patient_name, ''), patient_name),"
+        " pet_name = coalesce(nullif(excluded.pet_name, ''), pet_name),"
+        " owner_name = coalesce(nullif(excluded.owner_name, ''), owner_name),"
+        " owner_role = coalesce(nullif(excluded.owner_role, ''), owner_role),"
+        " clinic = coalesce(nullif(excluded.clinic, ''), clinic),"
+        " species = coalesce(nullif(excluded.species, ''), species),"
+        " species_code = coalesce(nullif(excluded.species_code, ''), species_code),"
+        " breed = coalesce(nullif(excluded.breed, ''), breed),"
+        " breed_code = coalesce(nullif(excluded.breed_code, ''), breed_code),"
+        " sex = coalesce(nullif(excluded.sex, ''), sex),"
+        " birth_date = coalesce(nullif(excluded.birth_date, ''), birth_date)"
+        " RETURNING id",
+    [S_STUDY_UPSERT] =
+        "INSERT INTO study (patient, study_uid, study_date, study_time, accession, study_id,"
+        " description, referring, sex_neutered, weight)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT (study_uid) DO UPDATE SET patient = excluded.patient,"
+        " study_date = coalesce(nullif(excluded.study_date, ''), study_date),"
+        " study_time = coalesce(nullif(excluded.study_time, ''), study_time),"
+        " accession = coalesce(nullif(excluded.accession, ''), accession),"
+        " study_id = coalesce(nullif(excluded.study_id, ''), study_id),"
+        " description = coalesce(nullif(excluded.description, ''), description),"
+        " referring = coalesce(nullif(excluded.referring, ''), referring),"
+        " sex_neutered = coalesce(nullif(excluded.sex_neutered, ''), sex_neutered),"
+        " weight = coalesce(nullif(excluded.weight, ''), weight)"
+        " RETURNING id",
+    [S_SERIES_UPSERT] =
+        "INSERT INTO series (study, series_uid, modality, series_number, description,"
+        " body_part) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT (series_uid) DO UPDATE SET study = excluded.study,"
+        " modality = coalesce(nullif(excluded.modality, ''), modality),"
+        " series_number = coalesce(nullif(excluded.series_number, ''), series_number),"
+        " description = coalesce(nullif(excluded.description, ''), description),"
+        " body_part = coalesce(nullif(excluded.body_part, ''), body_part)"
+        " RETURNING id",
+    [S_INSTANCE_OLD_SERIES] = "SELECT series FROM instance WHERE sop_uid = ?1",
+    [S_INSTANCE_UPSERT] =
+        "INSERT INTO instance (series, sop_uid, sop_class, instance_number, transfer_syntax,"
+        " frames, path, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (sop_uid) DO UPDATE SET series = excluded.series,"
+        " sop_class = excluded.sop_class, instance_number = excluded.instance_number,"
+        " transfer_syntax = excluded.transfer_syntax, frames = excluded.frames,"
+        " path = excluded.path, size = excluded.size, checksum = excluded.checksum,"
+        " received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    /* Computed attributes from the indexed child rows: a range scan of one series or study,
+     * never of instance files. */
+    [S_SERIES_COUNT] = "UPDATE series SET n_instances ="
+                       " (SELECT count(*) FROM instance WHERE series = ?1) WHERE id = ?1",
+    [S_STUDY_COUNT] =
+        "UPDATE study SET"
+        " n_series = (SELECT count(*) FROM series WHERE study = ?1),"
+        " n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series WHERE study = ?1),"
+        " modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM"
+        "   (SELECT DISTINCT modality FROM series WHERE study = ?1 AND modality <> ''"
+        "    ORDER BY modality))"
+        " WHERE id = ?1",
+    [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
+    [S_EACH] = "SELECT sop_uid, path, size, checksum FROM instance ORDER BY id",
+    [S_COUNT] = "SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),"
+                " (SELECT count(*) FROM series), (SELECT count(*) FROM instance)",
 };
 
 struct idx {
