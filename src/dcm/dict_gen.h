@@ -11,7 +11,7 @@ typedef struct dcm__kw_ref {
     uint16_t index;      /* entry in that table */
 } dcm__kw_ref;
 
-extern const dcm_dict_entry dcm__dict[];       /* ascending by tag */
+extern const dcm_dict_entry dcm__dict[]; /* ascending by tag */
 extern const size_t dcm__dict_count;
 extern const dcm_dict_entry dcm__dict_masked[]; /* repeating groups, most specific first */
 extern const size_t dcm__dict_masked_count;
