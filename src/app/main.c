@@ -35,9 +35,9 @@ static void usage(FILE *out)
             "Usage: vetpacs COMMAND [OPTIONS]\n\nCommands:\n",
             VETPACS_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-60s %s\n", commands[i].usage, commands[i].help);
-    fprintf(out, "  %-60s %s\n", "--help", "show this help");
-    fprintf(out, "  %-60s %s\n", "--version", "show the version");
+        fprintf(out, "  vetpacs %s\n      %s\n", commands[i].usage, commands[i].help);
+    fprintf(out, "  vetpacs --help\n      show this help\n");
+    fprintf(out, "  vetpacs --version\n      show the version\n");
 }
 
 int main(int argc, char **argv)

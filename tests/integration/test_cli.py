@@ -42,8 +42,8 @@ def test_help(arg):
     assert r.returncode == 0, r.describe()
     out = r.text
     assert "Usage: vetpacs COMMAND" in out
-    for cmd in ("dump", "tojson", "convert", "--version"):
-        assert re.search(r"^\s+%s\b" % re.escape(cmd), out, re.M), cmd
+    for cmd in ("dump", "tojson", "convert", "import", "check", "--version"):
+        assert re.search(r"^\s+vetpacs %s\b" % re.escape(cmd), out, re.M), cmd
     assert r.stderr == ""
 
 
