@@ -73,7 +73,8 @@ static const char *const sql[S_N] = {
         " description = coalesce(nullif(excluded.description, ''), description),"
         " body_part = coalesce(nullif(excluded.body_part, ''), body_part)"
         " RETURNING id",
-    [S_INSTANCE_OLD_SERIES] = "SELECT series FROM instance WHERE sop_uid = ?1",
+    [S_INSTANCE_OLD_SERIES] = "SELECT i.series, s.study FROM instance i JOIN series s"
+                              " ON s.id = i.series WHERE i.sop_uid = ?1",
     [S_INSTANCE_UPSERT] =
         "INSERT INTO instance (series, sop_uid, sop_class, instance_number, transfer_syntax,"
         " frames, path, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -88,10 +89,11 @@ static const char *const sql[S_N] = {
                        " (SELECT count(*) FROM instance WHERE series = ?1) WHERE id = ?1",
     [S_STUDY_COUNT] =
         "UPDATE study SET"
-        " n_series = (SELECT count(*) FROM series WHERE study = ?1),"
+        " n_series = (SELECT count(*) FROM series WHERE study = ?1 AND n_instances > 0),"
         " n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series WHERE study = ?1),"
         " modalities = (SELECT coalesce(group_concat(modality, '\\'), '') FROM"
         "   (SELECT DISTINCT modality FROM series WHERE study = ?1 AND modality <> ''"
+        "    AND n_instances > 0"
         "    ORDER BY modality))"
         " WHERE id = ?1",
     [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
@@ -237,7 +239,7 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
     vp_status st;
     if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
         return st;
-    int64_t patient = 0, study = 0, series = 0, old_series = 0;
+    int64_t patient = 0, study = 0, series = 0, old_series = 0, old_study = 0;
     const char *pv[] = {r->patient_id, r->issuer, r->patient_name, r->pet_name,     r->owner_name,
                         r->owner_role, r->clinic, r->species,      r->species_code, r->breed,
                         r->breed_code, r->sex,    r->birth_date};
@@ -257,9 +259,20 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
     bind_texts(x->st[S_SERIES_UPSERT], 2, rv, 5);
     if ((st = step_id(x, x->st[S_SERIES_UPSERT], &series, err, "series")))
         goto fail;
-    sqlite3_bind_text(x->st[S_INSTANCE_OLD_SERIES], 1, r->sop_instance_uid, -1, SQLITE_STATIC);
-    if ((st = step_id(x, x->st[S_INSTANCE_OLD_SERIES], &old_series, err, "instance")))
+    /* Where the instance was before (a resend may move it to another series or study). */
+    sqlite3_stmt *o = x->st[S_INSTANCE_OLD_SERIES];
+    sqlite3_bind_text(o, 1, r->sop_instance_uid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(o);
+    if (rc == SQLITE_ROW) {
+        old_series = sqlite3_column_int64(o, 0);
+        old_study = sqlite3_column_int64(o, 1);
+    }
+    sqlite3_reset(o);
+    sqlite3_clear_bindings(o);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        st = db_error(x, err, "instance");
         goto fail;
+    }
     sqlite3_stmt *s = x->st[S_INSTANCE_UPSERT];
     sqlite3_bind_int64(s, 1, series);
     const char *iv[] = {r->sop_instance_uid, r->sop_class_uid, r->instance_number,
@@ -280,9 +293,14 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
         if ((st = step_done(x, x->st[S_SERIES_COUNT], err, "series counts")))
             goto fail;
     }
-    sqlite3_bind_int64(x->st[S_STUDY_COUNT], 1, study);
-    if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
-        goto fail;
+    int64_t studies[2] = {study, old_study && old_study != study ? old_study : 0};
+    for (int k = 0; k < 2; k++) {
+        if (!studies[k])
+            continue;
+        sqlite3_bind_int64(x->st[S_STUDY_COUNT], 1, studies[k]);
+        if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
+            goto fail;
+    }
     if ((st = step_done(x, x->st[S_COMMIT], err, "commit")))
         goto fail;
     return VP_OK;

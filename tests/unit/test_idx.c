@@ -127,11 +127,16 @@ TEST(put_counts_and_computed_attributes)
     record(&r, "Bella", "P2", "1.2.2", "1.2.2.1", "1.2.2.1.1", "CT");
     r.size = 999;
     CHECK_OK(idx_instance_put(x, &r, &err));
+    /* an instance resent under another series of another study: both studies recounted */
+    record(&r, "Smith^Rex", "P1", "1.2.9", "1.2.9.1", "1.2.1.1.2", "CR");
+    CHECK_OK(idx_instance_put(x, &r, &err));
+    record(&r, "Smith^Rex", "P1", "1.2.1", "1.2.1.1", "1.2.1.1.2", "DX");
+    CHECK_OK(idx_instance_put(x, &r, &err)); /* and back */
     idx_counts c;
     CHECK_OK(idx_count(x, &c, &err));
     CHECK_INT(c.patients, 2);
-    CHECK_INT(c.studies, 2);
-    CHECK_INT(c.series, 3);
+    CHECK_INT(c.studies, 3); /* 1.2.9 remains, now empty */
+    CHECK_INT(c.series, 4);
     CHECK_INT(c.instances, 4);
     idx_stored s;
     CHECK_OK(idx_instance_get(x, "1.2.2.1.1", &s, &err));
@@ -158,6 +163,17 @@ TEST(put_counts_and_computed_attributes)
     CHECK_STR((const char *)sqlite3_column_text(st, 3), "Tierklinik M\xc3\xbcnchen");
     CHECK_STR((const char *)sqlite3_column_text(st, 4), "448771007");
     CHECK_STR((const char *)sqlite3_column_text(st, 5), "ALTERED");
+    sqlite3_finalize(st);
+    CHECK_INT(sqlite3_prepare_v2(db,
+                                 "SELECT n_series, n_instances, modalities FROM study"
+                                 " WHERE study_uid = '1.2.9'",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    /* the instance moved back out: an empty study counts no series and no modality */
+    CHECK_INT(sqlite3_column_int(st, 0), 0);
+    CHECK_INT(sqlite3_column_int(st, 1), 0);
+    CHECK_STR((const char *)sqlite3_column_text(st, 2), "");
     sqlite3_finalize(st);
     /* WAL mode is on */
     CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
