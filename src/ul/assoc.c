@@ -22,7 +22,8 @@ struct ul_assoc {
     uint8_t proposed[32];         /* bit per presentation context ID in the RQ */
     uint8_t accepted[32];         /* bit per presentation context ID accepted */
     vp_buf out;                   /* bytes to send, in order */
-    vp_buf pending_rq;            /* requestor: the encoded A-ASSOCIATE-RQ until AE-2 */
+    vp_buf pending_rq;            /* requestor: the encoded A-ASSOCIATE-RQ, kept after AE-2 to
+                                     check the AC's answers against the proposals */
     vp_buf rx;                    /* the PDU being received, header included */
     bool rx_complete;             /* rx holds a processed PDU: cleared before the next one */
     bool rx_discard;              /* framing lost (bad header): drop every further byte */
@@ -226,6 +227,30 @@ static uint8_t provider_reason(enum ul_fsm_event evt, const input *in)
 }
 
 /* Carries out the transition of Table 9-10 for evt in the current state. */
+
+/* Whether ts is one of the transfer syntaxes the requestor proposed for context id (PS3.8
+ * 9.3.3.2: the acceptor picks one of them). An AC naming another is not taken as an
+ * acceptance: nothing is sent on that context. The proposals are read back from the RQ as
+ * sent; a failure to do so (out of memory) keeps the acceptance, the peer's word. */
+static bool ts_was_proposed(const ul_assoc *a, uint8_t id, const char *ts)
+{
+    if (!ts)
+        return false;
+    vp_arena *arena = vp_arena_new(4096);
+    ul_pdu rq;
+    bool found = true;
+    if (arena &&
+        ul_pdu_parse(a->pending_rq.data, a->pending_rq.len, arena, &rq, NULL, NULL) == VP_OK) {
+        found = false;
+        for (size_t i = 0; i < rq.assoc.rq_pc_count && !found; i++)
+            if (rq.assoc.rq_pcs[i].id == id)
+                for (size_t k = 0; k < rq.assoc.rq_pcs[i].ts_count && !found; k++)
+                    found = strcmp(rq.assoc.rq_pcs[i].transfer_syntaxes[k], ts) == 0;
+    }
+    vp_arena_free(arena);
+    return found;
+}
+
 static vp_status fire(ul_assoc *a, enum ul_fsm_event evt, const input *in, vp_error *err)
 {
     ul_transition t;
@@ -240,14 +265,14 @@ static vp_status fire(ul_assoc *a, enum ul_fsm_event evt, const input *in, vp_er
         break;
     case UL_AE_2: /* send A-ASSOCIATE-RQ PDU */
         st = vp_buf_append(&a->out, a->pending_rq.data, a->pending_rq.len);
-        if (st == VP_OK)
-            vp_buf_fini(&a->pending_rq);
         break;
     case UL_AE_3: { /* A-ASSOCIATE confirmation (accept) */
         const ul_associate *ac = &in->pdu->assoc;
         a->peer_max_pdu_length = ac->user_info.max_pdu_length;
         for (size_t i = 0; i < ac->ac_pc_count; i++)
-            if (ac->ac_pcs[i].result == UL_PC_ACCEPTANCE && bit_get(a->proposed, ac->ac_pcs[i].id))
+            if (ac->ac_pcs[i].result == UL_PC_ACCEPTANCE &&
+                bit_get(a->proposed, ac->ac_pcs[i].id) &&
+                ts_was_proposed(a, ac->ac_pcs[i].id, ac->ac_pcs[i].transfer_syntax))
                 bit_set(a->accepted, ac->ac_pcs[i].id);
         emit(a, UL_EV_ASSOCIATE_ACCEPTED, in->pdu);
         break;

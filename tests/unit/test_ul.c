@@ -965,6 +965,39 @@ TEST(test_flow_negotiated_values)
     peer_fini(&scp);
 }
 
+/* An AC that accepts a context with a transfer syntax the requestor never proposed is not an
+ * acceptance of that context (PS3.8 9.3.3.2): nothing may be sent on it. */
+TEST(test_ac_with_unproposed_ts)
+{
+    peer scu;
+    CHECK_OK(peer_init(&scu, true, 1024, NULL));
+    ul_pdu rq = sample_rq();
+    CHECK_OK(ul_assoc_request(scu.a, &rq.assoc, NULL));
+    CHECK_OK(drain(&scu));
+    CHECK_OK(ul_assoc_transport_connected(scu.a, NULL));
+    CHECK_OK(drain(&scu));
+    CHECK_INT(ul_assoc_state(scu.a), UL_STA5);
+    ul_pc_ac answers[] = {
+        {1, UL_PC_ACCEPTANCE, DCM_TS_IMPLICIT_LE},       /* proposed */
+        {3, UL_PC_ACCEPTANCE, "1.2.840.10008.1.2.4.50"}, /* JPEG Baseline: never proposed */
+    };
+    ul_pdu ac = sample_ac();
+    ac.assoc.ac_pcs = answers;
+    ac.assoc.ac_pc_count = 2;
+    vp_buf bytes;
+    vp_buf_init(&bytes, 0);
+    CHECK_OK(ul_pdu_encode(&ac, &bytes, NULL));
+    size_t used = 0;
+    CHECK_OK(ul_assoc_feed(scu.a, bytes.data, bytes.len, &used, NULL));
+    CHECK_INT(used, bytes.len);
+    CHECK_OK(drain(&scu));
+    CHECK_INT(ul_assoc_state(scu.a), UL_STA6);
+    CHECK(ul_assoc_pc_accepted(scu.a, 1));
+    CHECK(!ul_assoc_pc_accepted(scu.a, 3));
+    vp_buf_fini(&bytes);
+    peer_fini(&scu);
+}
+
 TEST(test_flow_abort)
 {
     peer scu, scp;
@@ -1402,6 +1435,7 @@ int main(void)
     RUN(test_fsm_table);
     RUN(test_flow_full);
     RUN(test_flow_negotiated_values);
+    RUN(test_ac_with_unproposed_ts);
     RUN(test_flow_abort);
     RUN(test_flow_reject);
     RUN(test_artim_sta2);
