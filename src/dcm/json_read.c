@@ -424,21 +424,25 @@ static vp_status to_latin1(struct jr *r, size_t at, uint32_t tag, enum dcm_vr vr
     return VP_OK;
 }
 
+/* null (an empty value, F.2.5) or a JSON string appended to r->val as is. c is peek(r). */
+static vp_status parse_null_or_string(struct jr *r, int c, uint32_t tag)
+{
+    if (c == 'n')
+        return parse_literal(r, "null", tag);
+    vp_status st = parse_string(r, &r->str, tag);
+    if (st == VP_OK && (st = vp_buf_append(&r->val, r->str.data, r->str.len)))
+        return fail_buf(r, st, tag);
+    return st;
+}
+
 /* A PN value: an object of component groups (F.2.2), null, or (leniently) a plain string. */
 static vp_status parse_pn(struct jr *r, uint32_t tag)
 {
     static const char *const names[3] = {"Alphabetic", "Ideographic", "Phonetic"};
     vp_status st;
     int c = peek(r);
-    if (c == 'n')
-        return parse_literal(r, "null", tag);
-    if (c == '"') {
-        if ((st = parse_string(r, &r->str, tag)))
-            return st;
-        if ((st = vp_buf_append(&r->val, r->str.data, r->str.len)))
-            return fail_buf(r, st, tag);
-        return VP_OK;
-    }
+    if (c == 'n' || c == '"')
+        return parse_null_or_string(r, c, tag);
     bool empty, more = true;
     if ((st = open_container(r, '{', tag, "a PN object or null", &empty)))
         return st;
@@ -672,15 +676,8 @@ static vp_status parse_string_value(struct jr *r, enum dcm_vr vr, uint32_t tag)
     int c = peek(r);
     if (vr == DCM_VR_PN)
         return parse_pn(r, tag);
-    if (c == 'n')
-        return parse_literal(r, "null", tag);
-    if (c == '"') {
-        if ((st = parse_string(r, &r->str, tag)))
-            return st;
-        if ((st = vp_buf_append(&r->val, r->str.data, r->str.len)))
-            return fail_buf(r, st, tag);
-        return VP_OK;
-    }
+    if (c == 'n' || c == '"')
+        return parse_null_or_string(r, c, tag);
     if ((vr == DCM_VR_IS || vr == DCM_VR_DS) && (c == '-' || (c >= '0' && c <= '9'))) {
         /* F.2.3: the number's text is the value, digits as written */
         size_t at, n;
