@@ -532,6 +532,28 @@ static vp_status int_value(struct jr *r, size_t at, const uint8_t *s, size_t n, 
     return VP_OK;
 }
 
+/* FL / FD values appended to r->val in little endian. */
+static vp_status append_fl(struct jr *r, float f, uint32_t tag)
+{
+    uint8_t b[4];
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    vp_put_le32(b, u);
+    vp_status st = vp_buf_append(&r->val, b, 4);
+    return st ? fail_buf(r, st, tag) : VP_OK;
+}
+
+static vp_status append_fd(struct jr *r, double d, uint32_t tag)
+{
+    uint8_t b[8];
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    vp_put_le32(b, (uint32_t)u);
+    vp_put_le32(b + 4, (uint32_t)(u >> 32));
+    vp_status st = vp_buf_append(&r->val, b, 8);
+    return st ? fail_buf(r, st, tag) : VP_OK;
+}
+
 /* One value of a binary number VR (US SS UL SL UV SV FL FD AT) appended to r->val. */
 static vp_status parse_binary_value(struct jr *r, enum dcm_vr vr, uint32_t tag)
 {
@@ -573,20 +595,7 @@ static vp_status parse_binary_value(struct jr *r, enum dcm_vr vr, uint32_t tag)
             else
                 return fail_at(r, at, VP_EPARSE, tag,
                                "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
-            if (vr == DCM_VR_FL) {
-                float f = (float)d;
-                uint32_t u;
-                memcpy(&u, &f, 4);
-                vp_put_le32(b, u);
-                st = vp_buf_append(&r->val, b, 4);
-            } else {
-                uint64_t u;
-                memcpy(&u, &d, 8);
-                vp_put_le32(b, (uint32_t)u);
-                vp_put_le32(b + 4, (uint32_t)(u >> 32));
-                st = vp_buf_append(&r->val, b, 8);
-            }
-            return st ? fail_buf(r, st, tag) : VP_OK;
+            return vr == DCM_VR_FL ? append_fl(r, (float)d, tag) : append_fd(r, d, tag);
         }
         if (vr != DCM_VR_SV && vr != DCM_VR_UV)
             return fail_at(r, at, VP_EPARSE, tag, "expected a number for VR %s, found a string",
@@ -610,22 +619,14 @@ static vp_status parse_binary_value(struct jr *r, enum dcm_vr vr, uint32_t tag)
             if (errno == ERANGE && isinf(f))
                 return fail_at(r, at, VP_EPARSE, tag, "number %.40s out of range for FL",
                                (const char *)r->str.data);
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            vp_put_le32(b, u);
-            st = vp_buf_append(&r->val, b, 4);
+            return append_fl(r, f, tag);
         } else {
             double d = strtod((const char *)r->str.data, NULL);
             if (errno == ERANGE && isinf(d))
                 return fail_at(r, at, VP_EPARSE, tag, "number %.40s out of range for FD",
                                (const char *)r->str.data);
-            uint64_t u;
-            memcpy(&u, &d, 8);
-            vp_put_le32(b, (uint32_t)u);
-            vp_put_le32(b + 4, (uint32_t)(u >> 32));
-            st = vp_buf_append(&r->val, b, 8);
+            return append_fd(r, d, tag);
         }
-        return st ? fail_buf(r, st, tag) : VP_OK;
     }
     uint64_t mag = 0;
     bool neg = false;
