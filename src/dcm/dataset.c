@@ -343,21 +343,25 @@ const uint8_t *dcm_element_fragment(const dcm_element *el, size_t i, uint32_t *l
     return f->data;
 }
 
+vp_status dcm__fragment_append(dcm_element *el, const uint8_t *data, uint32_t len, uint64_t offset)
+{
+    struct frag *v = grow(el->owner, el->u.frags.v, el->u.frags.n, &el->u.frags.cap, sizeof *v);
+    if (!v)
+        return VP_ENOMEM;
+    el->u.frags.v = v;
+    v[el->u.frags.n++] = (struct frag){data, len, offset};
+    return VP_OK;
+}
+
 vp_status dcm_element_add_fragment(dcm_element *el, const void *data, size_t len)
 {
     if (!(el->flags & EL_ENCAPS) || len > 0xFFFFFFFEu)
         return VP_EINVAL;
-    dcm_dataset *owner = el->owner;
-    struct frag *v = grow(owner, el->u.frags.v, el->u.frags.n, &el->u.frags.cap, sizeof *v);
-    if (!v)
-        return VP_ENOMEM;
-    el->u.frags.v = v;
     const uint8_t *copy = NULL;
     if (len) {
-        copy = vp_arena_dup(owner->root->arena, data, len);
+        copy = vp_arena_dup(el->owner->root->arena, data, len);
         if (!copy)
             return VP_ENOMEM;
     }
-    v[el->u.frags.n++] = (struct frag){copy, (uint32_t)len, 0};
-    return VP_OK;
+    return dcm__fragment_append(el, copy, (uint32_t)len, 0);
 }

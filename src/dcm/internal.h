@@ -63,6 +63,8 @@ dcm_dataset *dcm__item_new(dcm_dataset *parent);
 /* Appends an element at the end when tag is above the last one, else inserts in order
  * (replacing an equal tag). Returns the slot (zeroed except tag and vr) or NULL on ENOMEM. */
 dcm_element *dcm__slot(dcm_dataset *ds, uint32_t tag, enum dcm_vr vr);
+/* Appends a fragment referring to data (not copied: it must live as long as the tree). */
+vp_status dcm__fragment_append(dcm_element *el, const uint8_t *data, uint32_t len, uint64_t offset);
 /* Gives the root ownership of a vp_malloc'd source buffer. */
 void dcm__root_adopt_source(dcm_dataset *root, uint8_t *buf);
 

@@ -202,7 +202,6 @@ static vp_status count_element(struct rd *r, dcm_dataset *ds, uint32_t tag)
 static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool undef)
 {
     uint32_t tag = el->tag;
-    dcm_dataset *owner = el->owner;
     if (r->depth >= r->o->max_depth)
         return vp_error_set(r->err, VP_ELIMIT,
                             "element (%04X,%04X) at offset %llu: sequences nested deeper "
@@ -232,11 +231,9 @@ static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool und
                                 DCM_GROUP(itag), DCM_ELEMENT(itag));
         r->pos += 8;
         dcm_dataset *item;
-        /* el may move when items are added? No: items live in el's own array. */
         vp_status st = dcm_element_add_item(el, &item);
         if (st)
             return vp_error_set(r->err, st, "out of memory");
-        (void)owner;
         item->offset = at(r);
         size_t iend;
         if (ilen == DCM_UNDEFINED_LENGTH) {
@@ -295,24 +292,14 @@ static vp_status parse_fragments(struct rd *r, dcm_element *el)
         if (st)
             return st;
         el->owner->root->element_count++;
-        struct frag *v = el->u.frags.v;
-        if (el->u.frags.n == el->u.frags.cap) {
-            uint32_t cap = el->u.frags.cap ? el->u.frags.cap * 2 : 8;
-            v = dcm__alloc(el->owner, (size_t)cap * sizeof *v);
-            if (!v)
-                return vp_error_set(r->err, VP_ENOMEM, "out of memory");
-            if (el->u.frags.n)
-                memcpy(v, el->u.frags.v, (size_t)el->u.frags.n * sizeof *v);
-            el->u.frags.v = v;
-            el->u.frags.cap = cap;
-        }
         uint8_t *data = r->base + r->pos;
         if (r->copy && ilen) {
             data = vp_arena_dup(el->owner->root->arena, data, ilen);
             if (!data)
                 return vp_error_set(r->err, VP_ENOMEM, "out of memory");
         }
-        v[el->u.frags.n++] = (struct frag){data, ilen, at(r)};
+        if (dcm__fragment_append(el, data, ilen, at(r)))
+            return vp_error_set(r->err, VP_ENOMEM, "out of memory");
         r->pos += ilen;
     }
 }

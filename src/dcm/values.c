@@ -259,7 +259,6 @@ static vp_status copy_into(dcm_dataset *dst, const dcm_dataset *src)
                     return st;
                 if ((st = copy_into(item, s->u.items.v[k])))
                     return st;
-                /* d may have moved? no: items are added to d in place; re-find not needed */
             }
         } else if (s->flags & EL_ENCAPS) {
             for (uint32_t k = 0; k < s->u.frags.n; k++) {
