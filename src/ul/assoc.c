@@ -226,31 +226,41 @@ static uint8_t provider_reason(enum ul_fsm_event evt, const input *in)
     return evt == UL_EVT19 ? in->abort_reason : UL_ABORT_REASON_UNEXPECTED_PDU;
 }
 
-/* Carries out the transition of Table 9-10 for evt in the current state. */
-
 /* Whether ts is one of the transfer syntaxes the requestor proposed for context id (PS3.8
  * 9.3.3.2: the acceptor picks one of them). An AC naming another is not taken as an
  * acceptance: nothing is sent on that context. The proposals are read back from the RQ as
- * sent; a failure to do so (out of memory) keeps the acceptance, the peer's word. */
-static bool ts_was_proposed(const ul_assoc *a, uint8_t id, const char *ts)
+ * sent (rq NULL when that failed for lack of memory: the peer's word is kept). */
+static bool ts_was_proposed(const ul_pdu *rq, uint8_t id, const char *ts)
 {
     if (!ts)
         return false;
-    vp_arena *arena = vp_arena_new(4096);
-    ul_pdu rq;
-    bool found = true;
-    if (arena &&
-        ul_pdu_parse(a->pending_rq.data, a->pending_rq.len, arena, &rq, NULL, NULL) == VP_OK) {
-        found = false;
-        for (size_t i = 0; i < rq.assoc.rq_pc_count && !found; i++)
-            if (rq.assoc.rq_pcs[i].id == id)
-                for (size_t k = 0; k < rq.assoc.rq_pcs[i].ts_count && !found; k++)
-                    found = strcmp(rq.assoc.rq_pcs[i].transfer_syntaxes[k], ts) == 0;
-    }
-    vp_arena_free(arena);
-    return found;
+    if (!rq)
+        return true;
+    for (size_t i = 0; i < rq->assoc.rq_pc_count; i++)
+        if (rq->assoc.rq_pcs[i].id == id)
+            for (size_t k = 0; k < rq->assoc.rq_pcs[i].ts_count; k++)
+                if (strcmp(rq->assoc.rq_pcs[i].transfer_syntaxes[k], ts) == 0)
+                    return true;
+    return false;
 }
 
+/* Records the contexts an A-ASSOCIATE-AC accepted, reading the RQ as sent back once. */
+static void note_accepted(ul_assoc *a, const ul_associate *ac)
+{
+    vp_arena *arena = vp_arena_new(4096);
+    ul_pdu rq;
+    const ul_pdu *sent = NULL;
+    if (arena &&
+        ul_pdu_parse(a->pending_rq.data, a->pending_rq.len, arena, &rq, NULL, NULL) == VP_OK)
+        sent = &rq;
+    for (size_t i = 0; i < ac->ac_pc_count; i++)
+        if (ac->ac_pcs[i].result == UL_PC_ACCEPTANCE && bit_get(a->proposed, ac->ac_pcs[i].id) &&
+            ts_was_proposed(sent, ac->ac_pcs[i].id, ac->ac_pcs[i].transfer_syntax))
+            bit_set(a->accepted, ac->ac_pcs[i].id);
+    vp_arena_free(arena);
+}
+
+/* Carries out the transition of Table 9-10 for evt in the current state. */
 static vp_status fire(ul_assoc *a, enum ul_fsm_event evt, const input *in, vp_error *err)
 {
     ul_transition t;
@@ -269,11 +279,7 @@ static vp_status fire(ul_assoc *a, enum ul_fsm_event evt, const input *in, vp_er
     case UL_AE_3: { /* A-ASSOCIATE confirmation (accept) */
         const ul_associate *ac = &in->pdu->assoc;
         a->peer_max_pdu_length = ac->user_info.max_pdu_length;
-        for (size_t i = 0; i < ac->ac_pc_count; i++)
-            if (ac->ac_pcs[i].result == UL_PC_ACCEPTANCE &&
-                bit_get(a->proposed, ac->ac_pcs[i].id) &&
-                ts_was_proposed(a, ac->ac_pcs[i].id, ac->ac_pcs[i].transfer_syntax))
-                bit_set(a->accepted, ac->ac_pcs[i].id);
+        note_accepted(a, ac);
         emit(a, UL_EV_ASSOCIATE_ACCEPTED, in->pdu);
         break;
     }
