@@ -25,6 +25,8 @@ typedef enum vp_status {
     VP_EUNSUPPORTED, /* understood but not implemented */
     VP_EAGAIN,       /* need more input; call again */
     VP_ETRUNC,       /* input ended early */
+    VP_ETIMEOUT,     /* a deadline passed */
+    VP_ECLOSED,      /* the peer closed the connection */
 } vp_status;
 
 /* Short constant name of a status, e.g. "VP_EPARSE". */

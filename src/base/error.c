@@ -19,6 +19,8 @@ const char *vp_status_name(vp_status st)
     case VP_EUNSUPPORTED: return "VP_EUNSUPPORTED";
     case VP_EAGAIN: return "VP_EAGAIN";
     case VP_ETRUNC: return "VP_ETRUNC";
+    case VP_ETIMEOUT: return "VP_ETIMEOUT";
+    case VP_ECLOSED: return "VP_ECLOSED";
     }
     return "VP_E?";
 }
