@@ -366,6 +366,11 @@ vp_status dcm_dataset_write(const dcm_dataset *ds, const char *ts, const dcm_wri
  * in an encapsulated syntax, and native pixel data only in a native one: VP_EINVAL otherwise. */
 vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const char *ts,
                            const dcm_write_opts *opts, dcm_sink *sink, vp_error *err);
+/* Writes only the start of a Part 10 stream: preamble and a meta group built as above from
+ * meta, which must hold Media Storage SOP Class and Instance UIDs (0002,0002-3). The data set
+ * bytes, already encoded in ts, follow from the caller (the network receives them so). */
+vp_status dcm_part10_write_header(const dcm_dataset *meta, const char *ts, dcm_sink *sink,
+                                  vp_error *err);
 /* Writes a Part 10 file at path (via a temporary file and rename, fsync'd when sync). */
 vp_status dcm_file_write(const char *path, const dcm_dataset *meta, const dcm_dataset *ds,
                          const char *ts, const dcm_write_opts *opts, bool sync, vp_error *err);

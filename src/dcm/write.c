@@ -502,20 +502,14 @@ static vp_status meta_copy(dcm_dataset *m, uint32_t tag, enum dcm_vr vr, const d
     return dcm_dataset_set(m, tag, vr, el->u.value, el->length, NULL);
 }
 
-vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const char *ts,
-                           const dcm_write_opts *opts, dcm_sink *sink, vp_error *err)
+/* Builds the meta group (without its group length): version, Media Storage SOP Class and
+ * Instance (from ds when it has them, else from meta), Transfer Syntax ts, our Implementation
+ * Class UID and Version Name; Source/Sending/Receiving AE titles and Private Information copied
+ * from meta when given. */
+static vp_status meta_build(const dcm_dataset *meta, const dcm_dataset *ds, const char *ts,
+                            dcm_dataset **out, vp_error *err)
 {
-    dcm_ts_info ti = dcm_ts_lookup(ts);
-    bool native;
-    bool encaps = has_encapsulated(ds, &native);
-    if (encaps && !ti.encapsulated)
-        return vp_error_set(err, VP_EINVAL,
-                            "pixel data is encapsulated and cannot be written as %s without "
-                            "decompressing",
-                            ts);
-    if (native && ti.encapsulated)
-        return vp_error_set(err, VP_EINVAL,
-                            "native pixel data cannot be written as %s without compressing", ts);
+    *out = NULL;
     if (strlen(ts) > DCM_UID_MAX || !dcm_uid_valid(ts, strlen(ts)))
         return vp_error_set(err, VP_EINVAL, "invalid transfer syntax UID \"%s\"", ts);
     dcm_dataset *m = dcm_dataset_new();
@@ -523,10 +517,8 @@ vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const
         return vp_error_set(err, VP_ENOMEM, "out of memory");
     vp_status st;
     static const uint8_t version[2] = {0x00, 0x01}; /* PS3.10 7.1 */
-    if ((st = dcm_dataset_set(m, DCM_TAG(0x0002, 0x0001), DCM_VR_OB, version, 2, NULL)))
-        goto done;
-    /* Media Storage SOP Class/Instance follow the data set; the meta given is a fallback. */
-    if ((st = meta_copy(m, DCM_TAG(0x0002, 0x0002), DCM_VR_UI, meta, DCM_TAG(0x0002, 0x0002))) ||
+    if ((st = dcm_dataset_set(m, DCM_TAG(0x0002, 0x0001), DCM_VR_OB, version, 2, NULL)) ||
+        (st = meta_copy(m, DCM_TAG(0x0002, 0x0002), DCM_VR_UI, meta, DCM_TAG(0x0002, 0x0002))) ||
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0002), DCM_VR_UI, ds, DCM_TAG_SOP_CLASS_UID)) ||
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0003), DCM_VR_UI, meta, DCM_TAG(0x0002, 0x0003))) ||
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0003), DCM_VR_UI, ds, DCM_TAG_SOP_INSTANCE_UID)) ||
@@ -540,30 +532,33 @@ vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0018), DCM_VR_AE, meta, DCM_TAG(0x0002, 0x0018))) ||
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0100), DCM_VR_UI, meta, DCM_TAG(0x0002, 0x0100))) ||
         (st = meta_copy(m, DCM_TAG(0x0002, 0x0102), DCM_VR_OB, meta, DCM_TAG(0x0002, 0x0102)))) {
-        vp_error_set(err, st, "out of memory");
-        goto done;
+        dcm_dataset_free(m);
+        return vp_error_set(err, st, "out of memory");
     }
-    /* Encode the meta elements, then prefix the group length (PS3.10 7.1). */
+    *out = m;
+    return VP_OK;
+}
+
+/* Writes preamble (unless opts->no_preamble), group length and the elements of m; the bytes
+ * written go to *len. */
+static vp_status meta_emit(const dcm_dataset *m, const dcm_write_opts *opts, dcm_sink *sink,
+                           uint64_t *len, vp_error *err)
+{
     vp_buf body;
     vp_buf_init(&body, 0);
     dcm_sink bs = dcm_sink_buf(&body);
-    {
-        struct wr *w = vp_malloc(sizeof *w);
-        if (!w) {
-            st = vp_error_set(err, VP_ENOMEM, "out of memory");
-            vp_buf_fini(&body);
-            goto done;
-        }
-        memset(w, 0, offsetof(struct wr, buf));
-        w->sink = &bs;
-        w->explicit_vr = true;
-        w->err = err;
-        for (uint32_t i = 0; i < m->n; i++)
-            write_element(w, &m->el[i]);
-        flush(w);
-        st = w->st;
-        vp_free(w);
-    }
+    struct wr *w = vp_malloc(sizeof *w);
+    if (!w)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    memset(w, 0, offsetof(struct wr, buf));
+    w->sink = &bs;
+    w->explicit_vr = true;
+    w->err = err;
+    for (uint32_t i = 0; i < m->n; i++)
+        write_element(w, &m->el[i]);
+    flush(w);
+    vp_status st = w->st;
+    vp_free(w);
     if (st == VP_OK) {
         uint8_t head[132 + 12];
         size_t hn = 0;
@@ -581,26 +576,64 @@ vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const
         if ((st = sink->write(sink->ctx, head, hn)) ||
             (st = sink->write(sink->ctx, body.data, body.len)))
             vp_error_set(err, st, "write failed");
+        *len = hn + body.len;
     }
-    if (st == VP_OK && dcm_dataset_find(ds, DCM_TAG_DIRECTORY_RECORD_SEQUENCE)) {
+    vp_buf_fini(&body);
+    return st;
+}
+
+vp_status dcm_part10_write_header(const dcm_dataset *meta, const char *ts, dcm_sink *sink,
+                                  vp_error *err)
+{
+    const char *s;
+    size_t n;
+    if (!meta || dcm_dataset_get_str(meta, DCM_TAG(0x0002, 0x0002), 0, &s, &n) != VP_OK ||
+        dcm_dataset_get_str(meta, DCM_TAG(0x0002, 0x0003), 0, &s, &n) != VP_OK)
+        return vp_error_set(err, VP_EINVAL,
+                            "the meta group needs Media Storage SOP Class and Instance UIDs");
+    dcm_dataset *m;
+    vp_status st = meta_build(meta, NULL, ts, &m, err);
+    uint64_t len;
+    if (st == VP_OK)
+        st = meta_emit(m, NULL, sink, &len, err);
+    dcm_dataset_free(m);
+    return st;
+}
+
+vp_status dcm_part10_write(const dcm_dataset *meta, const dcm_dataset *ds, const char *ts,
+                           const dcm_write_opts *opts, dcm_sink *sink, vp_error *err)
+{
+    dcm_ts_info ti = dcm_ts_lookup(ts);
+    bool native;
+    bool encaps = has_encapsulated(ds, &native);
+    if (encaps && !ti.encapsulated)
+        return vp_error_set(err, VP_EINVAL,
+                            "pixel data is encapsulated and cannot be written as %s without "
+                            "decompressing",
+                            ts);
+    if (native && ti.encapsulated)
+        return vp_error_set(err, VP_EINVAL,
+                            "native pixel data cannot be written as %s without compressing", ts);
+    dcm_dataset *m;
+    vp_status st = meta_build(meta, ds, ts, &m, err);
+    if (st)
+        return st;
+    uint64_t start = 0;
+    if ((st = meta_emit(m, opts, sink, &start, err)))
+        goto done;
+    if (dcm_dataset_find(ds, DCM_TAG_DIRECTORY_RECORD_SEQUENCE)) {
         /* A DICOMDIR: its record offsets count bytes from the start of the file, so they
          * change with the meta group and the encoding. Write a copy with them updated. */
-        uint64_t start = (opts && opts->no_preamble ? 0 : 132) + 12 + body.len;
         dcm_dataset *fixed = NULL;
         if (dcm_ts_lookup(ts).deflated)
             st = vp_error_set(err, VP_EUNSUPPORTED,
                               "a DICOMDIR cannot be deflated: its offsets count file bytes");
         else if ((st = dicomdir_fix_offsets(ds, ts, opts, start, &fixed, err)) == VP_OK)
-            ds = fixed;
-        vp_buf_fini(&body);
-        if (st == VP_OK)
-            st = dcm_dataset_write(ds, ts, opts, sink, err);
+            st = dcm_dataset_write(fixed, ts, opts, sink, err);
         dcm_dataset_free(fixed);
         goto done;
     }
-    vp_buf_fini(&body);
-    if (st == VP_OK)
-        st = dcm_dataset_write(ds, ts, opts, sink, err);
+    st = dcm_dataset_write(ds, ts, opts, sink, err);
 done:
     dcm_dataset_free(m);
     return st;
