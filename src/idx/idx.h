@@ -88,6 +88,14 @@ vp_status idx_record_from_dataset(const dcm_dataset *ds, idx_record *rec, vp_err
 /* Adds or replaces an instance and upserts its patient, study and series in one durable
  * transaction, updating the computed study and series attributes. */
 vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
+/*
+ * Group commit: puts n records in one transaction, so concurrent senders share one WAL sync.
+ * Each record is applied under its own savepoint: results[i] and errs[i] say how it went,
+ * and a failing record does not undo the others. Returns VP_OK when the transaction
+ * committed (then results[] hold), else the commit's error (then nothing was stored).
+ */
+vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n, vp_status *results,
+                                 vp_error *errs, vp_error *err);
 /* Storage facts of an instance: VP_ENOTFOUND when absent. */
 vp_status idx_instance_get(idx *x, const char *sop_instance_uid, idx_stored *out, vp_error *err);
 vp_status idx_count(idx *x, idx_counts *out, vp_error *err);

@@ -17,6 +17,9 @@ enum stmt {
     S_PATIENT_UPSERT,
     S_STUDY_UPSERT,
     S_SERIES_UPSERT,
+    S_PATIENT_ID,
+    S_STUDY_ID,
+    S_SERIES_ID,
     S_INSTANCE_OLD_SERIES,
     S_INSTANCE_UPSERT,
     S_SERIES_COUNT,
@@ -49,6 +52,18 @@ static const char *const sql[S_N] = {
         " breed_code = coalesce(nullif(excluded.breed_code, ''), breed_code),"
         " sex = coalesce(nullif(excluded.sex, ''), sex),"
         " birth_date = coalesce(nullif(excluded.birth_date, ''), birth_date)"
+        " WHERE "
+        " (excluded.patient_name <> '' AND excluded.patient_name IS NOT patient_name) OR "
+        " (excluded.pet_name <> '' AND excluded.pet_name IS NOT pet_name) OR "
+        " (excluded.owner_name <> '' AND excluded.owner_name IS NOT owner_name) OR "
+        " (excluded.owner_role <> '' AND excluded.owner_role IS NOT owner_role) OR "
+        " (excluded.clinic <> '' AND excluded.clinic IS NOT clinic) OR "
+        " (excluded.species <> '' AND excluded.species IS NOT species) OR "
+        " (excluded.species_code <> '' AND excluded.species_code IS NOT species_code) OR "
+        " (excluded.breed <> '' AND excluded.breed IS NOT breed) OR "
+        " (excluded.breed_code <> '' AND excluded.breed_code IS NOT breed_code) OR "
+        " (excluded.sex <> '' AND excluded.sex IS NOT sex) OR "
+        " (excluded.birth_date <> '' AND excluded.birth_date IS NOT birth_date)"
         " RETURNING id",
     [S_STUDY_UPSERT] =
         "INSERT INTO study (patient, study_uid, study_date, study_time, accession, study_id,"
@@ -63,6 +78,15 @@ static const char *const sql[S_N] = {
         " referring = coalesce(nullif(excluded.referring, ''), referring),"
         " sex_neutered = coalesce(nullif(excluded.sex_neutered, ''), sex_neutered),"
         " weight = coalesce(nullif(excluded.weight, ''), weight)"
+        " WHERE excluded.patient IS NOT patient OR "
+        " (excluded.study_date <> '' AND excluded.study_date IS NOT study_date) OR "
+        " (excluded.study_time <> '' AND excluded.study_time IS NOT study_time) OR "
+        " (excluded.accession <> '' AND excluded.accession IS NOT accession) OR "
+        " (excluded.study_id <> '' AND excluded.study_id IS NOT study_id) OR "
+        " (excluded.description <> '' AND excluded.description IS NOT description) OR "
+        " (excluded.referring <> '' AND excluded.referring IS NOT referring) OR "
+        " (excluded.sex_neutered <> '' AND excluded.sex_neutered IS NOT sex_neutered) OR "
+        " (excluded.weight <> '' AND excluded.weight IS NOT weight)"
         " RETURNING id",
     [S_SERIES_UPSERT] =
         "INSERT INTO series (study, series_uid, modality, series_number, description,"
@@ -72,7 +96,17 @@ static const char *const sql[S_N] = {
         " series_number = coalesce(nullif(excluded.series_number, ''), series_number),"
         " description = coalesce(nullif(excluded.description, ''), description),"
         " body_part = coalesce(nullif(excluded.body_part, ''), body_part)"
+        " WHERE excluded.study IS NOT study OR "
+        " (excluded.modality <> '' AND excluded.modality IS NOT modality) OR "
+        " (excluded.series_number <> '' AND excluded.series_number IS NOT series_number) OR "
+        " (excluded.description <> '' AND excluded.description IS NOT description) OR "
+        " (excluded.body_part <> '' AND excluded.body_part IS NOT body_part)"
         " RETURNING id",
+    /* When the upsert changed nothing (its WHERE was false) it returns no row: the id is
+     * looked up. Rewriting unchanged rows would dirty every index page of the table. */
+    [S_PATIENT_ID] = "SELECT id FROM patient WHERE patient_id = ?1 AND issuer = ?2",
+    [S_STUDY_ID] = "SELECT id FROM study WHERE study_uid = ?1",
+    [S_SERIES_ID] = "SELECT id FROM series WHERE series_uid = ?1",
     [S_INSTANCE_OLD_SERIES] = "SELECT i.series, s.study FROM instance i JOIN series s"
                               " ON s.id = i.series WHERE i.sop_uid = ?1",
     [S_INSTANCE_UPSERT] =
@@ -234,11 +268,10 @@ static vp_status step_done(idx *x, sqlite3_stmt *s, vp_error *err, const char *w
     return rc == SQLITE_DONE ? VP_OK : db_error(x, err, what);
 }
 
-vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
+/* The upserts and recounts for one instance, inside the caller's transaction. */
+static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
 {
     vp_status st;
-    if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
-        return st;
     int64_t patient = 0, study = 0, series = 0, old_series = 0, old_study = 0;
     const char *pv[] = {r->patient_id, r->issuer, r->patient_name, r->pet_name,     r->owner_name,
                         r->owner_role, r->clinic, r->species,      r->species_code, r->breed,
@@ -246,6 +279,11 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
     bind_texts(x->st[S_PATIENT_UPSERT], 1, pv, 13);
     if ((st = step_id(x, x->st[S_PATIENT_UPSERT], &patient, err, "patient")))
         goto fail;
+    if (!patient) {
+        bind_texts(x->st[S_PATIENT_ID], 1, pv, 2);
+        if ((st = step_id(x, x->st[S_PATIENT_ID], &patient, err, "patient")))
+            goto fail;
+    }
     sqlite3_bind_int64(x->st[S_STUDY_UPSERT], 1, patient);
     const char *sv[] = {r->study_uid, r->study_date,   r->study_time,
                         r->accession, r->study_id,     r->study_description,
@@ -253,12 +291,22 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
     bind_texts(x->st[S_STUDY_UPSERT], 2, sv, 9);
     if ((st = step_id(x, x->st[S_STUDY_UPSERT], &study, err, "study")))
         goto fail;
+    if (!study) {
+        bind_texts(x->st[S_STUDY_ID], 1, sv, 1);
+        if ((st = step_id(x, x->st[S_STUDY_ID], &study, err, "study")))
+            goto fail;
+    }
     sqlite3_bind_int64(x->st[S_SERIES_UPSERT], 1, study);
     const char *rv[] = {r->series_uid, r->modality, r->series_number, r->series_description,
                         r->body_part};
     bind_texts(x->st[S_SERIES_UPSERT], 2, rv, 5);
     if ((st = step_id(x, x->st[S_SERIES_UPSERT], &series, err, "series")))
         goto fail;
+    if (!series) {
+        bind_texts(x->st[S_SERIES_ID], 1, rv, 1);
+        if ((st = step_id(x, x->st[S_SERIES_ID], &series, err, "series")))
+            goto fail;
+    }
     /* Where the instance was before (a resend may move it to another series or study). */
     sqlite3_stmt *o = x->st[S_INSTANCE_OLD_SERIES];
     sqlite3_bind_text(o, 1, r->sop_instance_uid, -1, SQLITE_STATIC);
@@ -301,10 +349,40 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
         if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
             goto fail;
     }
-    if ((st = step_done(x, x->st[S_COMMIT], err, "commit")))
-        goto fail;
-    return VP_OK;
 fail:
+    return st;
+}
+
+vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
+{
+    vp_status st;
+    if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
+        return st;
+    if ((st = put_one(x, r, err)) == VP_OK &&
+        (st = step_done(x, x->st[S_COMMIT], err, "commit")) == VP_OK)
+        return VP_OK;
+    step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
+    return st;
+}
+
+vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n, vp_status *results,
+                                 vp_error *errs, vp_error *err)
+{
+    vp_status st;
+    if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        /* A savepoint per record: one bad record is undone alone, the batch goes on. */
+        errs[i] = (vp_error){0};
+        if ((results[i] = exec(x, "SAVEPOINT one", &errs[i])) == VP_OK) {
+            results[i] = put_one(x, r[i], &errs[i]);
+            if (results[i] != VP_OK)
+                exec(x, "ROLLBACK TO one", NULL);
+            exec(x, "RELEASE one", NULL);
+        }
+    }
+    if ((st = step_done(x, x->st[S_COMMIT], err, "commit")) == VP_OK)
+        return VP_OK;
     step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
     return st;
 }
