@@ -8,7 +8,9 @@
  *
  * Layout under the root:
  *   tmp/                      temporary files (cleared at open: they were never acknowledged)
- *   objects/XX/YY/<uid>.dcm   XX YY = first bytes of BLAKE2b(uid): 65,536 folders, even spread
+ *   objects/XX/<study>/<uid>.dcm   XX = first byte of BLAKE2b(study UID), 256 folders evenly
+ *                                  filled; a study's objects share one folder (one folder to
+ *                                  create per study, neighbours on disk when read together)
  */
 #ifndef VP_STORE_H
 #define VP_STORE_H
@@ -40,6 +42,9 @@ const char *store_root(const store *s);
 vp_status store_writer_new(store *s, store_writer **out, vp_error *err);
 /* Appends bytes (hashed as they pass). */
 vp_status store_writer_write(store_writer *w, const void *p, size_t n, vp_error *err);
+/* Starts writing the bytes so far to the disk without waiting (a hint: the commit's fsync
+ * then has less left to do, and the disk works while the caller parses and checks). */
+void store_writer_start_sync(store_writer *w);
 /* Bytes written so far. */
 uint64_t store_writer_size(const store_writer *w);
 /* Checksum of the bytes written so far (the writer can go on). */
@@ -47,17 +52,19 @@ void store_writer_checksum(const store_writer *w, uint8_t out[STORE_CHECKSUM_SIZ
 /* Absolute path of the temporary file, so the object can be parsed before it is committed.
  * VP_ELIMIT when it does not fit size. */
 vp_status store_writer_tmp_path(const store_writer *w, char *buf, size_t size);
-/* Makes the object durable under the name derived from key (a SOP Instance UID: digits and
- * dots only), replacing any object already there atomically. On failure the new bytes are not
- * left under the final name (a failure after the rename removes them, so an object replaced
- * at that moment is gone too: the caller reports the failure and the sender retries). The
+/* Makes the object durable under the name derived from group and key (Study and SOP Instance
+ * UIDs: digits and dots only), replacing any object already there atomically. On failure the new
+ * bytes are not left under the final name (a failure after the rename removes them, so an object
+ * replaced at that moment is gone too: the caller reports the failure and the sender retries). The
  * writer is spent either way. */
-vp_status store_writer_commit(store_writer *w, const char *key, store_object *out, vp_error *err);
+vp_status store_writer_commit(store_writer *w, const char *group, const char *key,
+                              store_object *out, vp_error *err);
 /* Discards an uncommitted object (the temporary file is removed). Accepts NULL. */
 void store_writer_free(store_writer *w);
 
-/* Relative path of the object for key. VP_EINVAL for a key that is not a UID. */
-vp_status store_path_for(const char *key, char path[STORE_PATH_MAX]);
+/* Relative path of the object key (a SOP Instance UID) in group (its Study Instance UID).
+ * VP_EINVAL when either is not a UID. */
+vp_status store_path_for(const char *group, const char *key, char path[STORE_PATH_MAX]);
 /* Reads len bytes at offset of the object at relative path into buf. */
 vp_status store_read(const store *s, const char *path, uint64_t offset, void *buf, size_t len,
                      vp_error *err);

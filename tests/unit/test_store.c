@@ -64,7 +64,7 @@ static vp_status put(store *s, const char *uid, const char *text, store_object *
         store_writer_free(w);
         return st;
     }
-    return store_writer_commit(w, uid, obj, &err);
+    return store_writer_commit(w, "1.2.3.4", uid, obj, &err);
 }
 
 TEST(commit_read_verify)
@@ -109,19 +109,25 @@ TEST(commit_read_verify)
 TEST(keys_must_be_uids)
 {
     char path[STORE_PATH_MAX];
-    CHECK_OK(store_path_for("2.25.1234", path));
-    CHECK_INT(store_path_for("../../etc/passwd", path), VP_EINVAL);
-    CHECK_INT(store_path_for("1.2/3", path), VP_EINVAL);
-    CHECK_INT(store_path_for("", path), VP_EINVAL);
+    CHECK_OK(store_path_for("1.2.3", "2.25.1234", path));
+    CHECK_INT(store_path_for("1.2.3", "../../etc/passwd", path), VP_EINVAL);
+    CHECK_INT(store_path_for("..", "1.2.3", path), VP_EINVAL);
+    CHECK_INT(store_path_for("1.2.3", "1.2/3", path), VP_EINVAL);
+    CHECK_INT(store_path_for("1.2.3", "", path), VP_EINVAL);
+    CHECK_INT(store_path_for("", "1.2.3", path), VP_EINVAL);
     char longkey[80];
     memset(longkey, '1', 70);
     longkey[70] = 0;
-    CHECK_INT(store_path_for(longkey, path), VP_EINVAL);
-    /* fan-out spreads one device's UIDs (long shared prefix) */
-    char a[STORE_PATH_MAX], b[STORE_PATH_MAX];
-    store_path_for("1.2.840.113619.2.55.3.1", a);
-    store_path_for("1.2.840.113619.2.55.3.2", b);
-    CHECK(strncmp(a, b, 14) != 0);
+    CHECK_INT(store_path_for("1.2.3", longkey, path), VP_EINVAL);
+    /* fan-out spreads one device's study UIDs (long shared prefix); a study shares a folder */
+    char a[STORE_PATH_MAX], b[STORE_PATH_MAX], c[STORE_PATH_MAX];
+    store_path_for("1.2.840.113619.2.55.3.1", "1.2.3.1", a);
+    store_path_for("1.2.840.113619.2.55.3.2", "1.2.3.1", b);
+    CHECK(strncmp(a, b, 11) != 0);
+    store_path_for("1.2.840.113619.2.55.3.1", "1.2.3.2", c);
+    CHECK_STR(strrchr(a, '/') - a == strrchr(c, '/') - c ? "same" : "differ", "same");
+    CHECK(strncmp(a, c, (size_t)(strrchr(a, '/') - a)) == 0);
+    CHECK_STR(a + strlen(a) - 11, "1.2.3.1.dcm");
     make_root();
     store *s;
     vp_error err;
@@ -150,7 +156,7 @@ TEST(io_faults_never_acknowledge)
             if (!s)
                 return;
             char path[STORE_PATH_MAX];
-            store_path_for("2.25.42", path);
+            store_path_for("1.2.3.4", "2.25.42", path);
             store_object obj;
             vp_io_fail_after(ops[k], nth);
             vp_status st = put(s, "2.25.42", "payload", &obj);
