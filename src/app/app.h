@@ -9,5 +9,6 @@ int app_cmd_tojson(int argc, char **argv);
 int app_cmd_convert(int argc, char **argv);
 int app_cmd_import(int argc, char **argv);
 int app_cmd_check(int argc, char **argv);
+int app_cmd_serve(int argc, char **argv);
 
 #endif

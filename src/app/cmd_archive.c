@@ -90,12 +90,12 @@ int app_cmd_import(int argc, char **argv)
     ingest *g;
     vp_error err;
     vp_error_clear(&err);
-    if (ingest_open(data_dir(data), &g, &err) != VP_OK) {
+    if (ingest_open(data_dir(data), NULL, &g, &err) != VP_OK) {
         fprintf(stderr, "vetpacs import: %s: %s\n", data_dir(data), err.msg);
         return 1;
     }
     bool tty = isatty(2);
-    size_t counts[3] = {0}, failed = 0;
+    size_t counts[INGEST_OUTCOME_COUNT] = {0}, failed = 0;
     for (size_t k = 0; k < list.n; k++) {
         ingest_outcome oc;
         vp_error_clear(&err);
@@ -143,7 +143,7 @@ int app_cmd_check(int argc, char **argv)
     ingest *g;
     vp_error err;
     vp_error_clear(&err);
-    if (ingest_open(data_dir(data), &g, &err) != VP_OK) {
+    if (ingest_open(data_dir(data), NULL, &g, &err) != VP_OK) {
         fprintf(stderr, "vetpacs check: %s: %s\n", data_dir(data), err.msg);
         return 1;
     }

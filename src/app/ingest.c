@@ -2,10 +2,12 @@
 /*
  * Ingest: stream to a temporary file, parse the header from it (never the pixel data), check,
  * commit to the store (fsync, rename, folder fsync), then to the index (one FULL-synchronous
- * transaction). The order matters: an index row never points at bytes that are not durable.
+ * transaction shared with concurrent objects). The order matters: an index row never points at
+ * bytes that are not durable, and no success is reported before the row is committed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +18,54 @@
 #include "idx/idx.h"
 #include "store/store.h"
 
-struct ingest {
-    store *store; /* object files */
-    idx *idx;     /* the index */
+/* One index row waiting for the next group commit. */
+struct pending {
+    const idx_record *rec;
+    vp_status st;
+    vp_error err;
+    bool done;
+    struct pending *next;
 };
 
-vp_status ingest_open(const char *data_dir, ingest **out, vp_error *err)
+/* Objects with the same SOP Instance UID are serialised from the duplicate check to the index
+ * commit (the file on disk and the row must describe the same bytes); different UIDs hash to
+ * one of these locks and go on in parallel. */
+#define UID_LOCKS 64
+
+struct ingest {
+    store *store; /* object files */
+    idx *idx;     /* the index; one connection, used under idx_lock */
+    ingest_opts opts;
+    pthread_mutex_t idx_lock;
+    pthread_mutex_t queue_lock; /* guards queue and committing */
+    pthread_cond_t queue_cond;
+    struct pending *queue, **queue_tail;
+    bool committing; /* a thread is running a group commit */
+    pthread_mutex_t uid_locks[UID_LOCKS];
+};
+
+struct ingest_stream {
+    ingest *g;
+    store_writer *w;
+    bool network; /* announced SOP Class/Instance to check */
+    char sop_class[DCM_UID_MAX + 1];
+    char sop_instance[DCM_UID_MAX + 1];
+};
+
+vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **out, vp_error *err)
 {
     *out = NULL;
     ingest *g = vp_calloc(1, sizeof *g);
     if (!g)
         return vp_error_set(err, VP_ENOMEM, "out of memory");
+    if (opts)
+        g->opts = *opts;
+    pthread_mutex_init(&g->idx_lock, NULL);
+    pthread_mutex_init(&g->queue_lock, NULL);
+    pthread_cond_init(&g->queue_cond, NULL);
+    for (int i = 0; i < UID_LOCKS; i++)
+        pthread_mutex_init(&g->uid_locks[i], NULL);
+    g->queue_tail = &g->queue;
     vp_status st = store_open(data_dir, &g->store, err);
     if (st == VP_OK) {
         char path[4096];
@@ -47,18 +86,276 @@ void ingest_close(ingest *g)
         return;
     idx_close(g->idx);
     store_close(g->store);
+    pthread_mutex_destroy(&g->idx_lock);
+    pthread_mutex_destroy(&g->queue_lock);
+    pthread_cond_destroy(&g->queue_cond);
+    for (int i = 0; i < UID_LOCKS; i++)
+        pthread_mutex_destroy(&g->uid_locks[i]);
     vp_free(g);
 }
 
-/* Copies the file into a store writer in large chunks. */
-static vp_status copy_in(store_writer *w, const char *path, vp_error *err)
+/*
+ * Group commit (the leader/follower scheme of database logs): a thread queues its row; if no
+ * commit is running it becomes the leader and commits everything queued in one transaction,
+ * else it waits. Rows queued while a commit runs go together in the next one, so N concurrent
+ * senders cost about one WAL sync per round instead of N.
+ */
+static vp_status index_commit(ingest *g, const idx_record *rec, vp_error *err)
+{
+    struct pending me = {.rec = rec};
+    pthread_mutex_lock(&g->queue_lock);
+    *g->queue_tail = &me;
+    g->queue_tail = &me.next;
+    while (!me.done) {
+        if (g->committing) {
+            pthread_cond_wait(&g->queue_cond, &g->queue_lock);
+            continue;
+        }
+        g->committing = true;
+        struct pending *batch = g->queue;
+        g->queue = NULL;
+        g->queue_tail = &g->queue;
+        pthread_mutex_unlock(&g->queue_lock);
+
+        size_t n = 0;
+        for (struct pending *p = batch; p; p = p->next)
+            n++;
+        const idx_record **recs = vp_malloc(n * sizeof *recs);
+        vp_status *res = vp_malloc(n * sizeof *res);
+        vp_error *errs = vp_malloc(n * sizeof *errs);
+        vp_error cerr = {0};
+        vp_status cst;
+        if (!recs || !res || !errs) {
+            cst = vp_error_set(&cerr, VP_ENOMEM, "out of memory");
+        } else {
+            size_t k = 0;
+            for (struct pending *p = batch; p; p = p->next)
+                recs[k++] = p->rec;
+            pthread_mutex_lock(&g->idx_lock);
+            cst = idx_instance_put_batch(g->idx, recs, n, res, errs, &cerr);
+            pthread_mutex_unlock(&g->idx_lock);
+        }
+        size_t k = 0;
+        pthread_mutex_lock(&g->queue_lock);
+        for (struct pending *p = batch, *next; p; p = next, k++) {
+            next = p->next; /* p may be gone as soon as done is set */
+            p->st = cst ? cst : res[k];
+            p->err = cst ? cerr : errs[k];
+            p->done = true;
+        }
+        g->committing = false;
+        pthread_cond_broadcast(&g->queue_cond);
+        vp_free(recs);
+        vp_free(res);
+        vp_free(errs);
+    }
+    pthread_mutex_unlock(&g->queue_lock);
+    if (me.st)
+        vp_error_set(err, me.st, "index: %s", me.err.msg);
+    return me.st;
+}
+
+static unsigned uid_lock_of(const char *uid)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const char *c = uid; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return h % UID_LOCKS;
+}
+
+vp_status ingest_stream_begin(ingest *g, const ingest_origin *origin, ingest_stream **out,
+                              vp_error *err)
+{
+    *out = NULL;
+    ingest_stream *s = vp_calloc(1, sizeof *s);
+    if (!s)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    s->g = g;
+    vp_status st = store_writer_new(g->store, &s->w, err);
+    if (st == VP_OK && origin) {
+        s->network = true;
+        snprintf(s->sop_class, sizeof s->sop_class, "%s", origin->sop_class_uid);
+        snprintf(s->sop_instance, sizeof s->sop_instance, "%s", origin->sop_instance_uid);
+        dcm_dataset *meta = dcm_dataset_new();
+        if (!meta)
+            st = vp_error_set(err, VP_ENOMEM, "out of memory");
+        if (st == VP_OK &&
+            ((st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0002), DCM_VR_UI,
+                                       origin->sop_class_uid)) ||
+             (st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0003), DCM_VR_UI,
+                                       origin->sop_instance_uid)) ||
+             (origin->source_ae && (st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0016),
+                                                             DCM_VR_AE, origin->source_ae))) ||
+             (origin->receiving_ae && (st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0018),
+                                                                DCM_VR_AE, origin->receiving_ae)))))
+            vp_error_set(err, st, "out of memory");
+        if (st == VP_OK) {
+            /* The meta group goes through a small buffer: one write for the whole header. */
+            vp_buf b;
+            vp_buf_init(&b, 0);
+            dcm_sink sink = dcm_sink_buf(&b);
+            if ((st = dcm_part10_write_header(meta, origin->transfer_syntax, &sink, err)) == VP_OK)
+                st = store_writer_write(s->w, b.data, b.len, err);
+            vp_buf_fini(&b);
+        }
+        dcm_dataset_free(meta);
+    }
+    if (st) {
+        ingest_stream_cancel(s);
+        return st;
+    }
+    *out = s;
+    return VP_OK;
+}
+
+vp_status ingest_stream_write(ingest_stream *s, const void *p, size_t n, vp_error *err)
+{
+    return store_writer_write(s->w, p, n, err);
+}
+
+uint64_t ingest_stream_size(const ingest_stream *s)
+{
+    return store_writer_size(s->w);
+}
+
+void ingest_stream_cancel(ingest_stream *s)
+{
+    if (!s)
+        return;
+    store_writer_free(s->w);
+    vp_free(s);
+}
+
+/* Whether the data set's UID at tag equals want (PS3.4 B.2.3: the data set must be what the
+ * request announced). */
+static vp_status check_uid(const dcm_dataset *ds, uint32_t tag, const char *what, const char *want,
+                           vp_error *err)
+{
+    const char *v;
+    size_t n;
+    if (dcm_dataset_get_str(ds, tag, 0, &v, &n) != VP_OK)
+        return vp_error_set(err, VP_EINVAL, "data set has no %s", what);
+    if (n != strlen(want) || memcmp(v, want, n) != 0)
+        return vp_error_set(err, VP_EINVAL,
+                            "%s \"%.*s\" in the data set differs from \"%s\" in the request", what,
+                            (int)(n > 64 ? 64 : n), v, want);
+    return VP_OK;
+}
+
+/* Statuses of the header parse as end documents them: a file that cannot be decoded is
+ * EPARSE/ETRUNC, anything else (EIO reading the temp file, ENOMEM, ELIMIT) stays. */
+vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error *err)
+{
+    ingest *g = s->g;
+    dcm_file *f = NULL;
+    idx_record *rec = vp_malloc(sizeof *rec);
+    bool locked = false;
+    unsigned lk = 0;
+    vp_status st = rec ? VP_OK : vp_error_set(err, VP_ENOMEM, "out of memory");
+    if (st)
+        goto done;
+    store_writer_start_sync(s->w);
+    /* Parse what was written, not the source: the archive indexes exactly its own bytes. */
+    char tmp[4352];
+    if ((st = store_writer_tmp_path(s->w, tmp, sizeof tmp))) {
+        vp_error_set(err, st, "data folder path too long");
+        goto done;
+    }
+    dcm_read_opts ro = {.stop_at_tag = DCM_TAG_PIXEL_DATA};
+    if ((st = dcm_file_read(tmp, &ro, &f, err)))
+        goto done;
+    const dcm_dataset *ds = dcm_file_dataset(f);
+    if (s->network && ((st = check_uid(ds, DCM_TAG_SOP_CLASS_UID, "SOP Class UID (0008,0016)",
+                                       s->sop_class, err)) ||
+                       (st = check_uid(ds, DCM_TAG_SOP_INSTANCE_UID, "SOP Instance UID (0008,0018)",
+                                       s->sop_instance, err))))
+        goto done;
+    if ((st = idx_record_from_dataset(ds, rec, err)))
+        goto done;
+    snprintf(rec->transfer_syntax, sizeof rec->transfer_syntax, "%s", dcm_file_transfer_syntax(f));
+    /* The meta group must name the same SOP Instance as the data set (PS3.10 7.1). */
+    const char *ms;
+    size_t mlen;
+    if (dcm_dataset_get_str(dcm_file_meta(f), DCM_TAG(0x0002, 0x0003), 0, &ms, &mlen) == VP_OK &&
+        (mlen != strlen(rec->sop_instance_uid) || memcmp(ms, rec->sop_instance_uid, mlen))) {
+        st = vp_error_set(err, VP_EINVAL,
+                          "Media Storage SOP Instance UID (0002,0003) \"%.*s\" differs from "
+                          "SOP Instance UID (0008,0018) \"%s\"",
+                          (int)(mlen > 64 ? 64 : mlen), ms, rec->sop_instance_uid);
+        goto done;
+    }
+    dcm_file_free(f);
+    f = NULL;
+
+    lk = uid_lock_of(rec->sop_instance_uid);
+    pthread_mutex_lock(&g->uid_locks[lk]);
+    locked = true;
+    idx_stored old;
+    pthread_mutex_lock(&g->idx_lock);
+    vp_status found = idx_instance_get(g->idx, rec->sop_instance_uid, &old, err);
+    pthread_mutex_unlock(&g->idx_lock);
+    if (found != VP_OK && found != VP_ENOTFOUND) {
+        st = found;
+        goto done;
+    }
+    if (found == VP_OK) {
+        uint8_t sum[STORE_CHECKSUM_SIZE];
+        store_writer_checksum(s->w, sum);
+        if (old.size == store_writer_size(s->w) && memcmp(old.checksum, sum, sizeof sum) == 0) {
+            *outcome = INGEST_IDENTICAL; /* same bytes already durable: nothing rewritten */
+            goto done;
+        }
+        if (g->opts.duplicates != INGEST_DUP_REPLACE) {
+            bool reject = g->opts.duplicates == INGEST_DUP_REJECT;
+            if (g->opts.on_duplicate)
+                g->opts.on_duplicate(g->opts.ctx, rec->sop_instance_uid, INGEST_KEPT, reject);
+            if (reject) {
+                st = vp_error_set(err, VP_ECONFLICT,
+                                  "SOP Instance %s is archived with other content",
+                                  rec->sop_instance_uid);
+                goto done;
+            }
+            *outcome = INGEST_KEPT;
+            goto done;
+        }
+    }
+    store_object obj;
+    st = store_writer_commit(s->w, rec->study_uid, rec->sop_instance_uid, &obj, err);
+    s->w = NULL; /* spent either way */
+    if (st)
+        goto done;
+    snprintf(rec->path, sizeof rec->path, "%s", obj.path);
+    rec->size = obj.size;
+    memcpy(rec->checksum, obj.checksum, sizeof rec->checksum);
+    if ((st = index_commit(g, rec, err)))
+        goto done;
+    *outcome = found == VP_OK ? INGEST_REPLACED : INGEST_STORED;
+    /* An instance that moved to another study has a new name: the old file goes once the
+     * index no longer points to it (a failure only leaves an unreferenced file). */
+    if (found == VP_OK && strcmp(old.path, obj.path) != 0)
+        store_remove(g->store, old.path, NULL);
+    if (found == VP_OK && g->opts.on_duplicate)
+        g->opts.on_duplicate(g->opts.ctx, rec->sop_instance_uid, INGEST_REPLACED, false);
+done:
+    if (locked)
+        pthread_mutex_unlock(&g->uid_locks[lk]);
+    store_writer_free(s->w);
+    vp_free(s);
+    dcm_file_free(f);
+    vp_free(rec);
+    return st;
+}
+
+vp_status ingest_file(ingest *g, const char *path, ingest_outcome *outcome, vp_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return vp_error_set(err, VP_EIO, "cannot open: %s", strerror(errno));
+    ingest_stream *s = NULL;
     size_t cap = 1 << 20;
     uint8_t *buf = vp_malloc(cap);
-    vp_status st = buf ? VP_OK : vp_error_set(err, VP_ENOMEM, "out of memory");
+    vp_status st =
+        buf ? ingest_stream_begin(g, NULL, &s, err) : vp_error_set(err, VP_ENOMEM, "out of memory");
     while (st == VP_OK) {
         ssize_t k = read(fd, buf, cap);
         if (k < 0 && errno == EINTR)
@@ -67,75 +364,15 @@ static vp_status copy_in(store_writer *w, const char *path, vp_error *err)
             st = vp_error_set(err, VP_EIO, "read: %s", strerror(errno));
         if (k <= 0)
             break;
-        st = store_writer_write(w, buf, (size_t)k, err);
+        st = ingest_stream_write(s, buf, (size_t)k, err);
     }
     vp_free(buf);
     close(fd);
-    return st;
-}
-
-vp_status ingest_file(ingest *g, const char *path, ingest_outcome *outcome, vp_error *err)
-{
-    store_writer *w = NULL;
-    dcm_file *f = NULL;
-    vp_status st = store_writer_new(g->store, &w, err);
-    if (st)
+    if (st) {
+        ingest_stream_cancel(s);
         return st;
-    if ((st = copy_in(w, path, err)))
-        goto done;
-    /* Parse what was written, not the source: the archive indexes exactly its own bytes. */
-    char tmp[4352];
-    if ((st = store_writer_tmp_path(w, tmp, sizeof tmp))) {
-        vp_error_set(err, st, "data folder path too long");
-        goto done;
     }
-    dcm_read_opts ro = {.stop_at_tag = DCM_TAG_PIXEL_DATA};
-    if ((st = dcm_file_read(tmp, &ro, &f, err)))
-        goto done;
-    idx_record rec;
-    if ((st = idx_record_from_dataset(dcm_file_dataset(f), &rec, err)))
-        goto done;
-    snprintf(rec.transfer_syntax, sizeof rec.transfer_syntax, "%s", dcm_file_transfer_syntax(f));
-    /* The meta group must name the same SOP Instance as the data set (PS3.10 7.1). */
-    const char *ms;
-    size_t mlen;
-    if (dcm_dataset_get_str(dcm_file_meta(f), DCM_TAG(0x0002, 0x0003), 0, &ms, &mlen) == VP_OK &&
-        (mlen != strlen(rec.sop_instance_uid) || memcmp(ms, rec.sop_instance_uid, mlen))) {
-        st = vp_error_set(err, VP_EINVAL,
-                          "Media Storage SOP Instance UID (0002,0003) \"%.*s\" differs from "
-                          "SOP Instance UID (0008,0018) \"%s\"",
-                          (int)(mlen > 64 ? 64 : mlen), ms, rec.sop_instance_uid);
-        goto done;
-    }
-    idx_stored old;
-    vp_status found = idx_instance_get(g->idx, rec.sop_instance_uid, &old, err);
-    if (found != VP_OK && found != VP_ENOTFOUND) {
-        st = found;
-        goto done;
-    }
-    if (found == VP_OK && old.size == store_writer_size(w)) {
-        uint8_t sum[STORE_CHECKSUM_SIZE];
-        store_writer_checksum(w, sum);
-        if (memcmp(old.checksum, sum, sizeof sum) == 0) {
-            *outcome = INGEST_IDENTICAL; /* same bytes already durable: nothing rewritten */
-            goto done;
-        }
-    }
-    store_object obj;
-    st = store_writer_commit(w, rec.sop_instance_uid, &obj, err);
-    w = NULL; /* spent either way */
-    if (st)
-        goto done;
-    snprintf(rec.path, sizeof rec.path, "%s", obj.path);
-    rec.size = obj.size;
-    memcpy(rec.checksum, obj.checksum, sizeof rec.checksum);
-    if ((st = idx_instance_put(g->idx, &rec, err)))
-        goto done;
-    *outcome = found == VP_OK ? INGEST_REPLACED : INGEST_STORED;
-done:
-    store_writer_free(w);
-    dcm_file_free(f);
-    return st;
+    return ingest_stream_end(s, outcome, err);
 }
 
 struct verify_ctx {
@@ -173,11 +410,16 @@ vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), v
 {
     memset(out, 0, sizeof *out);
     idx_counts c;
+    pthread_mutex_lock(&g->idx_lock);
     vp_status st = idx_count(g->idx, &c, err);
+    pthread_mutex_unlock(&g->idx_lock);
     if (st)
         return st;
     struct verify_ctx v = {g, report, ctx, 0};
-    if ((st = idx_instance_each(g->idx, verify_one, &v, err)))
+    pthread_mutex_lock(&g->idx_lock);
+    st = idx_instance_each(g->idx, verify_one, &v, err);
+    pthread_mutex_unlock(&g->idx_lock);
+    if (st)
         return st;
     out->patients = c.patients;
     out->studies = c.studies;
