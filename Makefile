@@ -17,8 +17,10 @@ build: deps
 	@cmake --build --preset release -j $(JOBS)
 
 # Until the server exists this shows what the binary can do.
+# Starts the archive on its defaults (data in ./vetpacs-data, DICOM port 11112, AE VETPACS);
+# Ctrl-C stops it. Options go through ARGS, e.g. make run ARGS='--dicom-port 104'.
 run: build
-	./build/vetpacs --help
+	./build/vetpacs serve $(ARGS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-release
@@ -46,6 +48,7 @@ fuzz: deps-test
 
 bench: build
 	bench/parse.sh
+	bench/ingest.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'fuzz/*.c')
