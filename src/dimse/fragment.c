@@ -30,6 +30,8 @@ size_t dimse_pdv_max_fragment(uint32_t max_pdu_length)
     if (max_pdu_length <= 6)
         return 0;
     size_t n = (size_t)max_pdu_length - 6;
+    if (n > 1)
+        n &= ~(size_t)1; /* even fragments of even-length messages: some toolkits refuse odd */
     return n > DIMSE_FRAGMENT_CAP ? DIMSE_FRAGMENT_CAP : n;
 }
 

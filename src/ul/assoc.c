@@ -188,7 +188,9 @@ static vp_status send_pdata(ul_assoc *a, const input *in, vp_error *err)
 {
     size_t chunk = UNLIMITED_PDV_CHUNK;
     if (a->peer_max_pdu_length)
-        chunk = a->peer_max_pdu_length > 6 ? a->peer_max_pdu_length - 6 : 1;
+        chunk = a->peer_max_pdu_length > 7 ? (a->peer_max_pdu_length - 6) & ~(size_t)1 : 1;
+    /* Even fragments: a peer announcing an odd maximum would otherwise get odd fragments of
+     * an even-length data set, which some toolkits refuse ("odd fragment length"). */
     const uint8_t *p = in->data;
     size_t left = in->len;
     if (left == 0 && !in->last)
