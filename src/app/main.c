@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/cmd_scu.h"
 #include "dcm/dcm.h"
 
 #define VETPACS_VERSION "0.1.0"
@@ -25,6 +26,10 @@ static const struct command {
     {"serve", app_cmd_serve,
      "serve [--config FILE] [--data DIR] [--dicom-port N] [--http-port N] [--aet AET]",
      "run the archive: DICOM C-ECHO and C-STORE SCP (defaults ./vetpacs-data, 11112, VETPACS)"},
+    {"echo", app_cmd_echo, "echo [--aet AET] [--call AET] [--timeout S] HOST PORT",
+     "C-ECHO: check that a DICOM peer answers (Verification SCU)"},
+    {"send", app_cmd_send, "send [--aet AET] [--call AET] [--timeout S] HOST PORT FILE|DIR...",
+     "C-STORE files to a DICOM peer, many per association (Storage SCU)"},
     {"import", app_cmd_import, "import [--data DIR] FILE|DIR...",
      "store files in the archive (default ./vetpacs-data) through the ingest pipeline"},
     {"check", app_cmd_check, "check [--data DIR]",

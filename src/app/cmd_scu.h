@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* app: the DICOM client commands `vetpacs echo` (C-ECHO) and `vetpacs send` (C-STORE). Each
+ * takes argc/argv after its name and returns the process exit status. */
+#ifndef VP_APP_CMD_SCU_H
+#define VP_APP_CMD_SCU_H
+
+int app_cmd_echo(int argc, char **argv);
+int app_cmd_send(int argc, char **argv);
+
+#endif

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small blocking DICOM association client (service class user): opens an association over
+ * TCP (PS3.8 9.1.1) by driving a ul_assoc, sends C-ECHO (Verification, PS3.4 A) and C-STORE
+ * (Storage, PS3.4 B) requests and waits for their responses (PS3.7 9.1.1, 9.1.5), releases or
+ * aborts. Every wait has a deadline. A data set is streamed from its file in pieces, so a 2 GB
+ * object never sits in memory; the file's own encoding is sent as-is when the peer accepted it,
+ * a native one is re-encoded into Explicit or Implicit VR Little Endian otherwise.
+ */
+#ifndef VP_APP_SCU_H
+#define VP_APP_SCU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "dcm/dcm.h"
+#include "dimse/dimse.h"
+#include "ul/ul.h"
+
+#define SCU_VERIFICATION_SOP_CLASS "1.2.840.10008.1.1" /* PS3.4 A.4 */
+#define SCU_MAX_CONTEXTS 128                           /* odd context IDs 1..255 (PS3.8 9.3.2.2) */
+#define SCU_MAX_TS 16        /* transfer syntaxes proposed in one context */
+#define SCU_CHUNK (1u << 20) /* data set bytes read from the file and sent per step */
+
+/* One presentation context to propose (PS3.8 9.3.2.2). Its ID is 2 * index + 1. */
+typedef struct scu_context {
+    const char *abstract_syntax;          /* SOP class UID */
+    size_t ts_count;                      /* 1..SCU_MAX_TS */
+    const char *const *transfer_syntaxes; /* in our order of preference */
+} scu_context;
+
+typedef struct scu_opts {
+    const char *calling_ae;      /* our AE title */
+    const char *called_ae;       /* the peer's AE title */
+    const scu_context *contexts; /* proposals, 1..SCU_MAX_CONTEXTS */
+    size_t context_count;        /* entries at contexts */
+    int64_t connect_timeout_ms;  /* TCP connection; <= 0 = no limit */
+    int64_t acse_timeout_ms;     /* A-ASSOCIATE-AC/RJ and A-RELEASE-RP; <= 0 = no limit */
+    int64_t dimse_timeout_ms;    /* each write, and the wait for each response; <= 0 = none */
+    int64_t artim_timeout_ms;    /* after an A-ABORT, wait this long for the peer to close
+                                    (PS3.8 9.1.5 ARTIM); <= 0 = 1 s */
+    uint32_t max_pdu_length;     /* our 51H (largest P-DATA-TF we take); 0 = 16384 */
+} scu_opts;
+
+/* An open association. */
+typedef struct scu scu;
+
+/*
+ * Connects to host:port and negotiates the association. On VP_OK *out is established (Sta6)
+ * and owned by the caller (scu_release or scu_abort, then scu_close). Errors, with err naming
+ * the peer: connect failures (VP_EIO, VP_EINVAL for a name that does not resolve), VP_ETIMEOUT,
+ * VP_ECONFLICT when the peer rejected the association (err gives result, source and reason in
+ * words, PS3.8 9.3.4), VP_ECLOSED when it aborted or closed, VP_EINVAL for bad options.
+ */
+vp_status scu_open(const char *host, uint16_t port, const scu_opts *opts, scu **out, vp_error *err);
+/* Closes the connection (aborting first if the association is still up) and frees s.
+ * Accepts NULL. */
+void scu_close(scu *s);
+
+/* A-RELEASE (PS3.8 7.2): waits for the A-RELEASE-RP (answering a release collision) and
+ * closes the connection. Errors as scu_open; the connection is closed either way. */
+vp_status scu_release(scu *s, vp_error *err);
+/* A-ABORT (PS3.8 7.3): sends it, waits up to the ARTIM timeout for the peer to close, and
+ * closes the connection. */
+void scu_abort(scu *s);
+
+/* Whether the association is established and can carry another request. False after a
+ * release, an abort (ours or the peer's), a timeout or a transport failure. */
+bool scu_usable(const scu *s);
+/* "host:port" as given to scu_open. */
+const char *scu_peer(const scu *s);
+
+/* The outcome of proposal i (0-based, as passed in scu_opts.contexts): enum ul_pc_result
+ * (UL_PC_NO_REASON when the peer did not answer it), and the accepted transfer syntax (NULL
+ * unless accepted). */
+uint8_t scu_context_result(const scu *s, size_t i);
+const char *scu_context_ts(const scu *s, size_t i);
+/* "acceptance", "user-rejection", "no-reason (provider rejection)",
+ * "abstract-syntax-not-supported", "transfer-syntaxes-not-supported" (PS3.8 Table 9-18). */
+const char *scu_pc_result_name(uint8_t result);
+
+/* A DIMSE response, as far as the caller cares. */
+typedef struct scu_response {
+    uint16_t status;                                 /* (0000,0900) */
+    bool has_error_comment;                          /* (0000,0902) present */
+    char error_comment[DIMSE_ERROR_COMMENT_MAX + 1]; /* its value, "" when absent */
+} scu_response;
+
+/* C-ECHO (PS3.7 9.1.5) on an accepted Verification context. VP_OK when a C-ECHO-RSP came
+ * (whatever its status); VP_EUNSUPPORTED when Verification was not accepted (the association
+ * stays usable); transport and protocol errors end the association (see scu_usable). */
+vp_status scu_echo(scu *s, scu_response *rsp, vp_error *err);
+
+/* The part of a file C-STORE needs, read from its header (PS3.10 7.1, and the data set's
+ * (0008,0016) and (0008,0018), which win over the meta group's copies). */
+typedef struct scu_file scu_file;
+
+/* Opens path and reads its header only. VP_EPARSE (err says why) when it is not DICOM or
+ * lacks the SOP Class or Instance UID; VP_EIO when it cannot be read. */
+vp_status scu_file_open(const char *path, scu_file **out, vp_error *err);
+void scu_file_close(scu_file *f);
+const char *scu_file_sop_class(const scu_file *f);
+const char *scu_file_sop_instance(const scu_file *f);
+const char *scu_file_transfer_syntax(const scu_file *f);
+/* Whether the data set is in a native encoding that can be re-encoded (not encapsulated). */
+bool scu_file_native(const scu_file *f);
+/* Bytes of the data set in the file (after the meta group). */
+uint64_t scu_file_dataset_size(const scu_file *f);
+
+/* Optional C-STORE-RQ fields. */
+typedef struct scu_store_opts {
+    uint16_t priority;              /* enum dimse_priority; 0 = medium */
+    const char *move_originator_ae; /* (0000,1030) for a C-MOVE sub-operation; NULL = none */
+    uint16_t move_originator_id;    /* (0000,1031), with move_originator_ae */
+} scu_store_opts;
+
+/* What a C-STORE sent. */
+typedef struct scu_store_info {
+    uint8_t context_id;                    /* presentation context used */
+    bool reencoded;                        /* the data set was re-encoded into transfer_syntax */
+    char transfer_syntax[DCM_UID_MAX + 1]; /* the transfer syntax sent in */
+    uint64_t bytes;                        /* data set bytes sent */
+} scu_store_info;
+
+/*
+ * C-STORE (PS3.7 9.1.1) of file f. Picks an accepted context for the file's SOP class whose
+ * transfer syntax is the file's own (the data set bytes are sent as they are in the file,
+ * streamed in SCU_CHUNK pieces), else, for a native file, one in Explicit or Implicit VR
+ * Little Endian (the file is read whole and re-encoded, the encoding streamed). A native data
+ * set of odd length is re-encoded even in its own syntax, which pads its odd values (PS3.5
+ * 7.1.1): peers refuse odd PDV fragments. The command set goes out with the data set's first
+ * piece, so a file that fails to read or encode before then leaves the association as it
+ * was. VP_OK when a
+ * C-STORE-RSP came, whatever its status (in *rsp). VP_EUNSUPPORTED when no accepted context
+ * fits (err names the SOP class, the transfer syntax and the peer's answer), VP_EPARSE or
+ * VP_EIO when the file cannot be sent: the association stays usable unless part of the data
+ * set had gone out. Transport and protocol errors end the association (see scu_usable).
+ * info (may be NULL) says what was sent.
+ */
+vp_status scu_store(scu *s, scu_file *f, const scu_store_opts *opts, scu_response *rsp,
+                    scu_store_info *info, vp_error *err);
+/* scu_file_open + scu_store + scu_file_close. */
+vp_status scu_store_path(scu *s, const char *path, const scu_store_opts *opts, scu_response *rsp,
+                         scu_store_info *info, vp_error *err);
+
+#endif /* VP_APP_SCU_H */
