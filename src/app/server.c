@@ -196,6 +196,7 @@ int app_cmd_serve(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a peer resetting mid-write is an EPIPE, not our death */
+    signal(SIGXFSZ, SIG_IGN); /* over a file size limit: an EFBIG write error, answered A700 */
 
     printf("vetpacs listening: DICOM AE %s on %s:%u, data in %s\n", cfg->ae_title,
            cfg->bind[0] ? cfg->bind : "*", port, cfg->data_dir);
