@@ -50,6 +50,7 @@ struct ingest_stream {
     bool network; /* announced SOP Class/Instance to check */
     char sop_class[DCM_UID_MAX + 1];
     char sop_instance[DCM_UID_MAX + 1];
+    uint64_t meta_len; /* bytes of preamble and meta group we wrote before the data set */
 };
 
 vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **out, vp_error *err)
@@ -196,6 +197,7 @@ vp_status ingest_stream_begin(ingest *g, const ingest_origin *origin, ingest_str
             dcm_sink sink = dcm_sink_buf(&b);
             if ((st = dcm_part10_write_header(meta, origin->transfer_syntax, &sink, err)) == VP_OK)
                 st = store_writer_write(s->w, b.data, b.len, err);
+            s->meta_len = b.len;
             vp_buf_fini(&b);
         }
         dcm_dataset_free(meta);
@@ -235,11 +237,68 @@ static vp_status check_uid(const dcm_dataset *ds, uint32_t tag, const char *what
     size_t n;
     if (dcm_dataset_get_str(ds, tag, 0, &v, &n) != VP_OK)
         return vp_error_set(err, VP_EINVAL, "data set has no %s", what);
+    /* The verdict first: an Error Comment keeps only 64 characters. */
     if (n != strlen(want) || memcmp(v, want, n) != 0)
         return vp_error_set(err, VP_EINVAL,
-                            "%s \"%.*s\" in the data set differs from \"%s\" in the request", what,
-                            (int)(n > 64 ? 64 : n), v, want);
+                            "%s differs from the request's: data set \"%.*s\", request \"%s\"",
+                            what, (int)(n > 64 ? 64 : n), v, want);
     return VP_OK;
+}
+
+/* Largest tail after the pixel data that is parsed (padding, digital signatures): more is
+ * not something a modality sends. */
+#define TAIL_MAX (16u << 20)
+
+/*
+ * The header read stops at Pixel Data so a 2 GB clip is never loaded; what it does not see is
+ * checked here, so that a truncated or corrupt object is refused rather than archived: the
+ * pixel data must fit the file (the reader checks a native value's length and walks the
+ * fragment items of encapsulated data) and whatever follows it must parse. A deflated data
+ * set has no file offsets to check against, so it is parsed whole (bounded by max_inflated).
+ */
+static vp_status check_after_pixel_data(const char *path, const dcm_file *f, uint64_t size,
+                                        const dcm_read_opts *ro, vp_error *err)
+{
+    const dcm_pixel_info *pi = dcm_file_pixel_info(f);
+    if (!pi->present)
+        return VP_OK; /* the read went to the end */
+    if (!pi->offsets_in_file) {
+        dcm_read_opts all = *ro;
+        all.stop_at_tag = 0;
+        dcm_file *whole = NULL;
+        vp_status st = dcm_file_read(path, &all, &whole, err);
+        dcm_file_free(whole);
+        return st;
+    }
+    if (pi->value_offset > size || pi->value_length > size - pi->value_offset)
+        return vp_error_set(err, VP_ETRUNC,
+                            "pixel data (7FE0,0010) at offset %llu: length %llu exceeds the "
+                            "%llu bytes remaining",
+                            (unsigned long long)(pi->header_offset - ro->message_origin),
+                            (unsigned long long)pi->value_length,
+                            (unsigned long long)(size - pi->value_offset));
+    uint64_t end = pi->value_offset + pi->value_length;
+    if (end >= size || size - end > TAIL_MAX)
+        return VP_OK;
+    size_t n = (size_t)(size - end);
+    uint8_t *tail = vp_malloc(n);
+    if (!tail)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    vp_status st = VP_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, tail, n, (off_t)end) != (ssize_t)n)
+        st = vp_error_set(err, VP_EIO, "re-read: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    dcm_dataset *ds = NULL;
+    vp_error terr = {0};
+    if (st == VP_OK &&
+        (st = dcm_dataset_read_mem(tail, n, dcm_file_transfer_syntax(f), ro, &ds, &terr)))
+        vp_error_set(err, st, "after the pixel data (offset %llu): %s",
+                     (unsigned long long)(end - ro->message_origin), terr.msg);
+    dcm_dataset_free(ds);
+    vp_free(tail);
+    return st;
 }
 
 /* Statuses of the header parse as end documents them: a file that cannot be decoded is
@@ -261,14 +320,16 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
         vp_error_set(err, st, "data folder path too long");
         goto done;
     }
-    dcm_read_opts ro = {.stop_at_tag = DCM_TAG_PIXEL_DATA};
-    if ((st = dcm_file_read(tmp, &ro, &f, err)))
+    /* Error messages give offsets in the sender's data set, not in our file. */
+    dcm_read_opts ro = {.stop_at_tag = DCM_TAG_PIXEL_DATA, .message_origin = s->meta_len};
+    if ((st = dcm_file_read(tmp, &ro, &f, err)) ||
+        (st = check_after_pixel_data(tmp, f, store_writer_size(s->w), &ro, err)))
         goto done;
     const dcm_dataset *ds = dcm_file_dataset(f);
-    if (s->network && ((st = check_uid(ds, DCM_TAG_SOP_CLASS_UID, "SOP Class UID (0008,0016)",
-                                       s->sop_class, err)) ||
-                       (st = check_uid(ds, DCM_TAG_SOP_INSTANCE_UID, "SOP Instance UID (0008,0018)",
-                                       s->sop_instance, err))))
+    if (s->network &&
+        ((st = check_uid(ds, DCM_TAG_SOP_CLASS_UID, "SOP Class UID", s->sop_class, err)) ||
+         (st = check_uid(ds, DCM_TAG_SOP_INSTANCE_UID, "SOP Instance UID (0008,0018)",
+                         s->sop_instance, err))))
         goto done;
     if ((st = idx_record_from_dataset(ds, rec, err)))
         goto done;

@@ -27,10 +27,25 @@
 #define VERIFICATION_SOP_CLASS "1.2.840.10008.1.1"
 #define MEDIA_STORAGE_DIRECTORY "1.2.840.10008.1.3.10"
 
+/* Storage SOP classes of IODs without a patient and study (PS3.3 A.1.2: Hanging Protocol,
+ * Color Palette, Implant Templates, Defined Procedure Protocols, Protocol Approval,
+ * Inventory). An archive indexed by animal and study cannot file them, so they are declined
+ * at negotiation rather than accepted and then refused one by one. */
+static const char *const unfiled[] = {
+    "1.2.840.10008.5.1.4.1.1.200.1", "1.2.840.10008.5.1.4.1.1.200.3",
+    "1.2.840.10008.5.1.4.1.1.200.7", "1.2.840.10008.5.1.4.1.1.201.1",
+    "1.2.840.10008.5.1.4.38.1",      "1.2.840.10008.5.1.4.39.1",
+    "1.2.840.10008.5.1.4.43.1",      "1.2.840.10008.5.1.4.44.1",
+    "1.2.840.10008.5.1.4.45.1",
+};
+
 bool scp_abstract_syntax_supported(const char *uid)
 {
     if (strcmp(uid, VERIFICATION_SOP_CLASS) == 0)
         return true;
+    for (size_t i = 0; i < sizeof unfiled / sizeof unfiled[0]; i++)
+        if (strcmp(uid, unfiled[i]) == 0)
+            return false;
     const dcm_uid_entry *e = dcm_uid_lookup(uid);
     /* PS3.4 B.5 lists the Storage SOP Classes; in the registry they are the SOP classes
      * named "... Storage" (some with " - For Presentation" or " - Trial" after it). Storage
@@ -486,6 +501,8 @@ void scp_run(scp_shared *sh, int fd, const char *peer, scp_report *rep)
             off += used;
             if (st == VP_OK)
                 st = on_events(&a, &err);
+            if (st != VP_OK && st != VP_ECLOSED)
+                abort_assoc(&a, err.msg); /* we cannot go on: say so before closing */
             if (used == 0)
                 break; /* cannot happen: feed takes at least a byte */
         }

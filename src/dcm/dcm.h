@@ -275,6 +275,9 @@ typedef struct dcm_read_opts {
     uint64_t max_length;   /* largest single value or file; default 4 GiB - 2 */
     uint32_t max_elements; /* elements in the whole tree; default 1,000,000 */
     uint64_t max_inflated; /* bytes after inflating a deflated data set; default 1 GiB */
+    /* Offsets in error messages count from this file offset (e.g. where a data set received
+     * over the network starts after the meta group we wrote): the peer's own offsets. */
+    uint64_t message_origin;
 } dcm_read_opts;
 
 /* Where pixel data sits in the file: enough to stream frames without loading them. */

@@ -65,6 +65,12 @@ static uint64_t at(const struct rd *r)
     return r->base_offset + r->pos;
 }
 
+/* An offset as error messages show it: counted from opts.message_origin. */
+static uint64_t shown(const dcm_read_opts *o, uint64_t off)
+{
+    return off >= o->message_origin ? off - o->message_origin : off;
+}
+
 /* Running out of bytes: a real truncation, or a request for a longer prefix. */
 static vp_status short_read(struct rd *r, uint32_t tag, const char *what, uint64_t need)
 {
@@ -74,10 +80,11 @@ static vp_status short_read(struct rd *r, uint32_t tag, const char *what, uint64
         return vp_error_set(r->err, VP_ETRUNC,
                             "element (%04X,%04X) at offset %llu: %s needs %llu bytes, "
                             "%llu remain",
-                            DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r), what,
-                            (unsigned long long)need, (unsigned long long)(r->len - r->pos));
+                            DCM_GROUP(tag), DCM_ELEMENT(tag),
+                            (unsigned long long)shown(r->o, at(r)), what, (unsigned long long)need,
+                            (unsigned long long)(r->len - r->pos));
     return vp_error_set(r->err, VP_ETRUNC, "offset %llu: %s needs %llu bytes, %llu remain",
-                        (unsigned long long)at(r), what, (unsigned long long)need,
+                        (unsigned long long)shown(r->o, at(r)), what, (unsigned long long)need,
                         (unsigned long long)(r->len - r->pos));
 }
 
@@ -157,7 +164,7 @@ static vp_status read_header(struct rd *r, const dcm_dataset *ds, struct hdr *h,
                                     "element (%04X,%04X) at offset %llu: invalid VR bytes "
                                     "0x%02X 0x%02X",
                                     DCM_GROUP(h->tag), DCM_ELEMENT(h->tag),
-                                    (unsigned long long)at(r), p[4], p[5]);
+                                    (unsigned long long)shown(r->o, at(r)), p[4], p[5]);
             /* An unknown VR of two letters: PS3.5 6.2 says future VRs use the 4-byte length
              * form, so read it as UN. */
             if (r->len - r->pos < 12)
@@ -192,9 +199,10 @@ static vp_status parse_dataset(struct rd *r, dcm_dataset *ds, size_t end, bool t
 static vp_status count_element(struct rd *r, dcm_dataset *ds, uint32_t tag)
 {
     if (ds->root->element_count >= r->o->max_elements)
-        return vp_error_set(
-            r->err, VP_ELIMIT, "element (%04X,%04X) at offset %llu: more than %u elements",
-            DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r), r->o->max_elements);
+        return vp_error_set(r->err, VP_ELIMIT,
+                            "element (%04X,%04X) at offset %llu: more than %u elements",
+                            DCM_GROUP(tag), DCM_ELEMENT(tag),
+                            (unsigned long long)shown(r->o, at(r)), r->o->max_elements);
     return VP_OK;
 }
 
@@ -206,8 +214,8 @@ static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool und
         return vp_error_set(r->err, VP_ELIMIT,
                             "element (%04X,%04X) at offset %llu: sequences nested deeper "
                             "than %u",
-                            DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r),
-                            r->o->max_depth);
+                            DCM_GROUP(tag), DCM_ELEMENT(tag),
+                            (unsigned long long)shown(r->o, at(r)), r->o->max_depth);
     r->depth++;
     for (;;) {
         if (!undef && r->pos >= end)
@@ -227,8 +235,9 @@ static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool und
             return vp_error_set(r->err, VP_EPARSE,
                                 "sequence (%04X,%04X) at offset %llu: expected an item, found "
                                 "(%04X,%04X)",
-                                DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r),
-                                DCM_GROUP(itag), DCM_ELEMENT(itag));
+                                DCM_GROUP(tag), DCM_ELEMENT(tag),
+                                (unsigned long long)shown(r->o, at(r)), DCM_GROUP(itag),
+                                DCM_ELEMENT(itag));
         r->pos += 8;
         dcm_dataset *item;
         vp_status st = dcm_element_add_item(el, &item);
@@ -247,16 +256,17 @@ static vp_status parse_items(struct rd *r, dcm_element *el, size_t end, bool und
                 return vp_error_set(r->err, VP_ETRUNC,
                                     "item of (%04X,%04X) at offset %llu: length %u exceeds "
                                     "the %llu bytes remaining",
-                                    DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r) - 8,
-                                    ilen, (unsigned long long)(r->len - r->pos));
+                                    DCM_GROUP(tag), DCM_ELEMENT(tag),
+                                    (unsigned long long)shown(r->o, at(r)) - 8, ilen,
+                                    (unsigned long long)(r->len - r->pos));
             }
             iend = r->pos + ilen;
             if (!undef && iend > end)
                 return vp_error_set(r->err, VP_EPARSE,
                                     "item of (%04X,%04X) at offset %llu: length %u runs past "
                                     "its sequence",
-                                    DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r) - 8,
-                                    ilen);
+                                    DCM_GROUP(tag), DCM_ELEMENT(tag),
+                                    (unsigned long long)shown(r->o, at(r)) - 8, ilen);
         }
         if ((st = parse_dataset(r, item, iend, false)))
             return st;
@@ -283,8 +293,9 @@ static vp_status parse_fragments(struct rd *r, dcm_element *el)
             return vp_error_set(r->err, VP_EPARSE,
                                 "pixel data (%04X,%04X) at offset %llu: expected a fragment "
                                 "item, found (%04X,%04X) length 0x%08X",
-                                DCM_GROUP(tag), DCM_ELEMENT(tag), (unsigned long long)at(r),
-                                DCM_GROUP(itag), DCM_ELEMENT(itag), ilen);
+                                DCM_GROUP(tag), DCM_ELEMENT(tag),
+                                (unsigned long long)shown(r->o, at(r)), DCM_GROUP(itag),
+                                DCM_ELEMENT(itag), ilen);
         r->pos += 8;
         if (ilen > r->len - r->pos)
             return short_read(r, tag, "fragment", ilen);
@@ -336,7 +347,7 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
         if (!undef && r->pos >= end) {
             if (r->pos > end)
                 return vp_error_set(r->err, VP_EPARSE, "offset %llu: element runs past its item",
-                                    (unsigned long long)at(r));
+                                    (unsigned long long)shown(r->o, at(r)));
             return VP_OK;
         }
         if (top && r->pos == r->len)
@@ -368,9 +379,9 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
             continue;
         }
         if (DCM_GROUP(h.tag) == 0xFFFE)
-            return vp_error_set(r->err, VP_EPARSE,
-                                "offset %llu: unexpected (%04X,%04X) outside a sequence",
-                                (unsigned long long)at(r), DCM_GROUP(h.tag), DCM_ELEMENT(h.tag));
+            return vp_error_set(
+                r->err, VP_EPARSE, "offset %llu: unexpected (%04X,%04X) outside a sequence",
+                (unsigned long long)shown(r->o, at(r)), DCM_GROUP(h.tag), DCM_ELEMENT(h.tag));
         if (top && r->meta && DCM_GROUP(h.tag) != 0x0002)
             return VP_OK;
         if (top && r->o->stop_at_tag && h.tag >= r->o->stop_at_tag) {
@@ -419,7 +430,7 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
                                 "element (%04X,%04X) at offset %llu: length %u exceeds the "
                                 "limit %llu",
                                 DCM_GROUP(h.tag), DCM_ELEMENT(h.tag),
-                                (unsigned long long)(r->base_offset + start), h.length,
+                                (unsigned long long)shown(r->o, r->base_offset + start), h.length,
                                 (unsigned long long)r->o->max_length);
         if (h.length > r->len - r->pos) {
             if (r->more)
@@ -428,7 +439,7 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
                                 "element (%04X,%04X) at offset %llu: length %u exceeds the "
                                 "%llu bytes remaining",
                                 DCM_GROUP(h.tag), DCM_ELEMENT(h.tag),
-                                (unsigned long long)(r->base_offset + start), h.length,
+                                (unsigned long long)shown(r->o, r->base_offset + start), h.length,
                                 (unsigned long long)(r->len - r->pos));
         }
         if (!undef && r->pos + h.length > end)
@@ -436,7 +447,7 @@ static vp_status parse_elements(struct rd *r, dcm_dataset *ds, size_t end, bool 
                                 "element (%04X,%04X) at offset %llu: length %u runs past its "
                                 "item",
                                 DCM_GROUP(h.tag), DCM_ELEMENT(h.tag),
-                                (unsigned long long)(r->base_offset + start), h.length);
+                                (unsigned long long)shown(r->o, r->base_offset + start), h.length);
         if (seq) {
             dcm_element *el = dcm__slot(ds, h.tag, DCM_VR_SQ);
             if (!el)
@@ -684,7 +695,8 @@ static vp_status inflate_rest(struct rd *r, uint8_t **out, size_t *out_len)
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
             st = vp_error_set(r->err, VP_EPARSE, "offset %llu: deflated data set is corrupt: %s",
-                              (unsigned long long)at(r), z.msg ? z.msg : "inflate failed");
+                              (unsigned long long)shown(r->o, at(r)),
+                              z.msg ? z.msg : "inflate failed");
             goto done;
         }
     }
@@ -843,7 +855,8 @@ fail:
 
 /* Header read of an encapsulated pixel data element: walks the item headers with pread,
  * skipping fragment data, so nothing of the compressed frames is read. */
-static vp_status walk_fragments(int fd, uint64_t size, dcm_file *f, vp_error *err)
+static vp_status walk_fragments(int fd, uint64_t size, dcm_file *f, const dcm_read_opts *o,
+                                vp_error *err)
 {
     dcm_pixel_info *pi = &f->pixel;
     uint64_t pos = pi->value_offset;
@@ -857,7 +870,7 @@ static vp_status walk_fragments(int fd, uint64_t size, dcm_file *f, vp_error *er
         uint8_t h[8];
         if (pos + 8 > size || pread(fd, h, 8, (off_t)pos) != 8) {
             st = vp_error_set(err, VP_ETRUNC, "pixel data at offset %llu: fragments end early",
-                              (unsigned long long)pos);
+                              (unsigned long long)shown(o, pos));
             goto fail;
         }
         uint32_t tag =
@@ -870,7 +883,8 @@ static vp_status walk_fragments(int fd, uint64_t size, dcm_file *f, vp_error *er
             st = vp_error_set(err, VP_EPARSE,
                               "pixel data at offset %llu: bad fragment item (%04X,%04X) "
                               "length %u",
-                              (unsigned long long)pos - 8, DCM_GROUP(tag), DCM_ELEMENT(tag), len);
+                              (unsigned long long)shown(o, pos - 8), DCM_GROUP(tag),
+                              DCM_ELEMENT(tag), len);
             goto fail;
         }
         if (first) {
@@ -980,7 +994,7 @@ vp_status dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **
     if (st == VP_OK && o.stop_at_tag == DCM_TAG_PIXEL_DATA && (*out)->pixel.present &&
         (*out)->pixel.encapsulated && (*out)->pixel.fragments == NULL &&
         (*out)->pixel.offsets_in_file) {
-        st = walk_fragments(fd, size, *out, err);
+        st = walk_fragments(fd, size, *out, &o, err);
         if (st) {
             dcm_file_free(*out);
             *out = NULL;

@@ -189,6 +189,7 @@ static vp_status send_pdata(ul_assoc *a, const input *in, vp_error *err)
     size_t chunk = UNLIMITED_PDV_CHUNK;
     if (a->peer_max_pdu_length)
         chunk = a->peer_max_pdu_length > 7 ? (a->peer_max_pdu_length - 6) & ~(size_t)1 : 1;
+    /* (6 or less is refused by ul_assoc_send_pdata.) */
     /* Even fragments: a peer announcing an odd maximum would otherwise get odd fragments of
      * an even-length data set, which some toolkits refuse ("odd fragment length"). */
     const uint8_t *p = in->data;
@@ -574,6 +575,13 @@ vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const ui
     ul_transition t;
     if (ul_fsm_next(a->state, UL_EVT9, &t) && !bit_get(a->accepted, pc_id))
         return vp_error_set(err, VP_EINVAL, "presentation context %u was not accepted", pc_id);
+    /* A P-DATA-TF variable field holds at least one PDV item of 6 bytes plus data (PS3.8
+     * 9.3.5, D.1): a peer announcing 6 or less can receive nothing. */
+    if (a->peer_max_pdu_length && a->peer_max_pdu_length <= 6)
+        return vp_error_set(err, VP_EINVAL,
+                            "the peer's maximum PDU length %u cannot carry a presentation data "
+                            "value",
+                            a->peer_max_pdu_length);
     input in = {.pc_id = pc_id, .command = command, .data = data, .len = len, .last = last};
     return fire(a, UL_EVT9, &in, err);
 }
