@@ -22,6 +22,7 @@ dcmtk helpers: dcmtk(tool, args...) runs echoscu/storescu/dcmsend with TCP_NODEL
 timeout.
 """
 import os
+import resource
 import re
 import signal
 import socket
@@ -53,8 +54,9 @@ def free_port():
 class Server:
     """A running `vetpacs serve`: port, data (folder), config_path, proc, and its log."""
 
-    def __init__(self, workdir, data, config_text, env, aet):
+    def __init__(self, workdir, data, config_text, env, aet, fsize=None):
         self.workdir, self.data, self.aet = workdir, data, aet
+        self.fsize = fsize  # RLIMIT_FSIZE for the server: writes past it fail with EFBIG
         self.config_path = None
         if config_text is not None:
             self.config_path = os.path.join(workdir, "vetpacs-%d.conf" % id(self))
@@ -86,8 +88,14 @@ class Server:
             out = open(self._stdout_path, "ab")
             err = open(self._stderr_path, "ab")
             self._err_offset = err.tell()
+            limit = self.fsize
+
+            def preexec():
+                if limit is not None:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
             self.proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         env=env)
+                                         env=env, preexec_fn=preexec)
             out.close()
             err.close()
             deadline = time.monotonic() + START_TIMEOUT
@@ -198,9 +206,9 @@ class Server:
 def server(tmp_path):
     started = []
 
-    def start(config=None, env=None, data=None, aet="VETPACS"):
+    def start(config=None, env=None, data=None, aet="VETPACS", fsize=None):
         workdir = tempfile.mkdtemp(prefix="srv", dir=str(tmp_path))
-        s = Server(workdir, data or os.path.join(workdir, "data"), config, env, aet)
+        s = Server(workdir, data or os.path.join(workdir, "data"), config, env, aet, fsize)
         started.append(s)
         return s.start()
 

@@ -939,6 +939,33 @@ def test_large_object_streams(server):
     assert srv.wait_log(r"RAWSCU -> VETPACS: 1 stored, 0 failed, 0 echo, 25\.2 MB in "), srv.log
 
 
+def test_write_failure_answers_a700_and_indexes_nothing(server):
+    """A write that fails (here: past the process's file size limit, as on a full disk) is
+    answered A700 (out of resources, the sender may retry later); nothing is indexed, no
+    temporary file stays, and the association goes on storing what fits."""
+    srv = server(fsize=4 << 20)
+    big_sop, small_sop = uid_for("efbig", 1), uid_for("efbig", 2)
+    study, series = uid_for("efbig", "st"), uid_for("efbig", "se")
+    big = small_dataset(study, series, big_sop, 1, rows=16, cols=16)
+    big.NumberOfFrames = 40
+    big.Rows = big.Columns = 256
+    big.BitsAllocated, big.BitsStored, big.HighBit = 16, 16, 15
+    big.PixelData = bytes(256 * 256 * 2 * 40)  # 5.2 MB: over the 4 MiB limit
+    small = small_dataset(study, series, small_sop, 2, rows=16, cols=16)
+    a = RawAssoc(srv, [(1, SECONDARY_CAPTURE, (IMPLICIT_LE,))])
+    assert a.ok
+    status, comment = a.store(1, SECONDARY_CAPTURE, big_sop, encode_dataset(big))
+    assert status & 0xFF00 == 0xA700, "%04X %s" % (status, comment)
+    assert "write" in comment, comment
+    status, comment = a.store(1, SECONDARY_CAPTURE, small_sop, encode_dataset(small))
+    assert status == 0, "%04X %s" % (status, comment)
+    assert a.release() == 0x06
+    assert stored_path(srv.data, big_sop) is None
+    assert os.listdir(os.path.join(srv.data, "tmp")) == []
+    rc, line, _ = check(srv.data)
+    assert rc == 0 and line.endswith("1 instances, 0 errors"), line
+
+
 def test_sigterm_lets_running_association_finish(server):
     """SIGTERM: no new associations, the running one is still served to its release, then
     the process exits 0."""
