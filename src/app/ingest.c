@@ -41,7 +41,12 @@ struct ingest {
     pthread_cond_t queue_cond;
     struct pending *queue, **queue_tail;
     bool committing; /* a thread is running a group commit */
+    /* Instances whose files became durable after their pending row was committed: their
+     * mark is cleared in the next commit (guarded by queue_lock). */
+    char (*settle)[DCM_UID_MAX + 1];
+    size_t n_settle, cap_settle;
     pthread_mutex_t uid_locks[UID_LOCKS];
+    uint64_t recovered_ok, recovered_removed; /* pending rows found at open */
 };
 
 struct ingest_stream {
@@ -52,6 +57,76 @@ struct ingest_stream {
     char sop_instance[DCM_UID_MAX + 1];
     uint64_t meta_len; /* bytes of preamble and meta group we wrote before the data set */
 };
+
+/* Pending rows found at open: their UIDs, collected before acting (no writes mid-walk). */
+struct pending_rows {
+    char (*uid)[DCM_UID_MAX + 1];
+    store_object *obj;
+    size_t n, cap;
+};
+
+static vp_status collect_pending(void *ctx, const char *uid, const idx_stored *row)
+{
+    struct pending_rows *p = ctx;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        void *u = vp_realloc(p->uid, cap * sizeof *p->uid);
+        if (u)
+            p->uid = u;
+        void *o = u ? vp_realloc(p->obj, cap * sizeof *p->obj) : NULL;
+        if (o)
+            p->obj = o;
+        if (!u || !o)
+            return VP_ENOMEM;
+        p->cap = cap;
+    }
+    snprintf(p->uid[p->n], sizeof p->uid[0], "%s", uid);
+    store_object *o = &p->obj[p->n++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->path, sizeof o->path, "%s", row->path);
+    o->size = row->size;
+    memcpy(o->checksum, row->checksum, sizeof o->checksum);
+    return VP_OK;
+}
+
+/*
+ * Crash recovery. A new object's row is committed while its file is being synced (see
+ * ingest_stream_end) and marked pending until the sync is confirmed. Rows still pending at
+ * open belong to objects whose sync may not have completed before a crash; none of them was
+ * acknowledged unless its file was durable. Each is checked against its file: a complete file
+ * settles the row, anything else removes row and file (the sender, never told of success,
+ * sends again).
+ */
+static vp_status recover(ingest *g, vp_error *err)
+{
+    struct pending_rows p = {0};
+    vp_status st = idx_pending_each(g->idx, collect_pending, &p, err);
+    if (st == VP_ENOMEM)
+        vp_error_set(err, st, "out of memory");
+    const char **ok = st == VP_OK ? vp_malloc((p.n + 1) * sizeof *ok) : NULL;
+    if (st == VP_OK && !ok)
+        st = vp_error_set(err, VP_ENOMEM, "out of memory");
+    size_t n_ok = 0;
+    for (size_t i = 0; st == VP_OK && i < p.n; i++) {
+        vp_error e = {0};
+        if (store_verify(g->store, &p.obj[i], &e) == VP_OK) {
+            ok[n_ok++] = p.uid[i];
+            continue;
+        }
+        if ((st = idx_instance_delete(g->idx, p.uid[i], err)) == VP_ENOTFOUND)
+            st = VP_OK;
+        store_remove(g->store, p.obj[i].path, NULL);
+        g->recovered_removed++;
+    }
+    if (st == VP_OK && n_ok)
+        st = idx_instance_put_batch(g->idx, NULL, 0, ok, n_ok, NULL, NULL, err);
+    if (st == VP_OK)
+        g->recovered_ok = n_ok;
+    vp_free(ok);
+    vp_free(p.uid);
+    vp_free(p.obj);
+    return st;
+}
 
 vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **out, vp_error *err)
 {
@@ -73,6 +148,8 @@ vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **ou
         snprintf(path, sizeof path, "%s/index.db", store_root(g->store));
         st = idx_open(path, &g->idx, err);
     }
+    if (st == VP_OK)
+        st = recover(g, err);
     if (st) {
         ingest_close(g);
         return st;
@@ -81,10 +158,25 @@ vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **ou
     return VP_OK;
 }
 
+void ingest_recovered(const ingest *g, uint64_t *kept, uint64_t *removed)
+{
+    *kept = g->recovered_ok;
+    *removed = g->recovered_removed;
+}
+
 void ingest_close(ingest *g)
 {
     if (!g)
         return;
+    if (g->idx && g->n_settle) {
+        const char **settled = vp_malloc(g->n_settle * sizeof *settled);
+        for (size_t i = 0; settled && i < g->n_settle; i++)
+            settled[i] = g->settle[i];
+        if (settled)
+            idx_instance_put_batch(g->idx, NULL, 0, settled, g->n_settle, NULL, NULL, NULL);
+        vp_free(settled);
+    }
+    vp_free(g->settle);
     idx_close(g->idx);
     store_close(g->store);
     pthread_mutex_destroy(&g->idx_lock);
@@ -116,6 +208,10 @@ static vp_status index_commit(ingest *g, const idx_record *rec, vp_error *err)
         struct pending *batch = g->queue;
         g->queue = NULL;
         g->queue_tail = &g->queue;
+        char(*settle)[DCM_UID_MAX + 1] = g->settle;
+        size_t n_settle = g->n_settle;
+        g->settle = NULL;
+        g->n_settle = g->cap_settle = 0;
         pthread_mutex_unlock(&g->queue_lock);
 
         size_t n = 0;
@@ -124,18 +220,25 @@ static vp_status index_commit(ingest *g, const idx_record *rec, vp_error *err)
         const idx_record **recs = vp_malloc(n * sizeof *recs);
         vp_status *res = vp_malloc(n * sizeof *res);
         vp_error *errs = vp_malloc(n * sizeof *errs);
+        const char **settled = vp_malloc((n_settle + 1) * sizeof *settled);
         vp_error cerr = {0};
         vp_status cst;
-        if (!recs || !res || !errs) {
+        if (!recs || !res || !errs || !settled) {
             cst = vp_error_set(&cerr, VP_ENOMEM, "out of memory");
         } else {
             size_t k = 0;
             for (struct pending *p = batch; p; p = p->next)
                 recs[k++] = p->rec;
+            for (size_t i = 0; i < n_settle; i++)
+                settled[i] = settle[i];
             pthread_mutex_lock(&g->idx_lock);
-            cst = idx_instance_put_batch(g->idx, recs, n, res, errs, &cerr);
+            cst = idx_instance_put_batch(g->idx, recs, n, settled, n_settle, res, errs, &cerr);
             pthread_mutex_unlock(&g->idx_lock);
         }
+        /* Settles that did not commit stay pending rows: the next open checks their files,
+         * which are durable, and clears them. Nothing is lost by dropping them here. */
+        vp_free(settle);
+        vp_free(settled);
         size_t k = 0;
         pthread_mutex_lock(&g->queue_lock);
         for (struct pending *p = batch, *next; p; p = next, k++) {
@@ -154,6 +257,24 @@ static vp_status index_commit(ingest *g, const idx_record *rec, vp_error *err)
     if (me.st)
         vp_error_set(err, me.st, "index: %s", me.err.msg);
     return me.st;
+}
+
+/* Clears the instance's pending mark with the next commit (no wait: until then, and after a
+ * crash, the row is only "to be checked"). */
+static void queue_settle(ingest *g, const char *uid)
+{
+    pthread_mutex_lock(&g->queue_lock);
+    if (g->n_settle == g->cap_settle) {
+        size_t cap = g->cap_settle ? g->cap_settle * 2 : 16;
+        void *v = vp_realloc(g->settle, cap * sizeof *g->settle);
+        if (v) {
+            g->settle = v;
+            g->cap_settle = cap;
+        }
+    }
+    if (g->n_settle < g->cap_settle)
+        snprintf(g->settle[g->n_settle++], sizeof g->settle[0], "%s", uid);
+    pthread_mutex_unlock(&g->queue_lock);
 }
 
 static unsigned uid_lock_of(const char *uid)
@@ -301,6 +422,56 @@ static vp_status check_after_pixel_data(const char *path, const dcm_file *f, uin
     return st;
 }
 
+struct sync_job {
+    store_writer *w;
+    vp_status st;
+    vp_error err;
+};
+
+static void *sync_main(void *arg)
+{
+    struct sync_job *j = arg;
+    j->st = store_writer_finish(j->w, &j->err);
+    return NULL;
+}
+
+/*
+ * A new instance: its file's sync (fsync of file and folder) and the commit of its index row
+ * run at the same time, so the sender waits for the slower of the two instead of both. The
+ * row is committed pending; the success is answered only after both completed, and the mark
+ * is cleared with a later commit. After a crash in between, recover() checks pending rows
+ * against their files. A failed sync removes the row again before the failure is answered.
+ */
+static vp_status commit_overlapped(ingest *g, ingest_stream *s, idx_record *rec, vp_error *err)
+{
+    struct sync_job job = {.w = s->w};
+    s->w = NULL; /* finish owns it */
+    pthread_t t;
+    bool threaded = pthread_create(&t, NULL, sync_main, &job) == 0;
+    if (!threaded)
+        sync_main(&job); /* no thread to be had: one after the other */
+    rec->pending = true;
+    vp_status ist = index_commit(g, rec, err);
+    if (threaded)
+        pthread_join(t, NULL);
+    if (job.st != VP_OK) {
+        if (ist == VP_OK) {
+            /* The file is gone (finish removed it): so must the row be. Should this fail too,
+             * the row stays pending and the next open removes it. */
+            pthread_mutex_lock(&g->idx_lock);
+            idx_instance_delete(g->idx, rec->sop_instance_uid, NULL);
+            pthread_mutex_unlock(&g->idx_lock);
+        }
+        return vp_error_set(err, job.st, "%s", job.err.msg);
+    }
+    if (ist != VP_OK) {
+        store_remove(g->store, rec->path, NULL); /* durable but never indexed */
+        return ist;
+    }
+    queue_settle(g, rec->sop_instance_uid);
+    return VP_OK;
+}
+
 /* Statuses of the header parse as end documents them: a file that cannot be decoded is
  * EPARSE/ETRUNC, anything else (EIO reading the temp file, ENOMEM, ELIMIT) stays. */
 vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error *err)
@@ -381,15 +552,21 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
         }
     }
     store_object obj;
-    st = store_writer_commit(s->w, rec->study_uid, rec->sop_instance_uid, &obj, err);
-    s->w = NULL; /* spent either way */
-    if (st)
+    if ((st = store_writer_place(s->w, rec->study_uid, rec->sop_instance_uid, &obj, err)))
         goto done;
     snprintf(rec->path, sizeof rec->path, "%s", obj.path);
     rec->size = obj.size;
     memcpy(rec->checksum, obj.checksum, sizeof rec->checksum);
-    if ((st = index_commit(g, rec, err)))
+    if (found == VP_OK || obj.replaced) {
+        /* A replacement: file durable first, then the row, one after the other (a pending
+         * row that recovery removed would take the archived object's row with it). */
+        st = store_writer_finish(s->w, err);
+        s->w = NULL;
+        if (st || (st = index_commit(g, rec, err)))
+            goto done;
+    } else if ((st = commit_overlapped(g, s, rec, err))) {
         goto done;
+    }
     *outcome = found == VP_OK ? INGEST_REPLACED : INGEST_STORED;
     /* An instance that moved to another study has a new name: the old file goes once the
      * index no longer points to it (a failure only leaves an unreferenced file). */

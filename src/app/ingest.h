@@ -50,6 +50,9 @@ typedef struct ingest_opts {
  * (replace duplicates, no log). */
 vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **out, vp_error *err);
 void ingest_close(ingest *g);
+/* Rows found pending at open (crash recovery): kept because their file was complete, and
+ * removed with their incomplete file. */
+void ingest_recovered(const ingest *g, uint64_t *kept, uint64_t *removed);
 
 /* Imports one Part 10 file through the pipeline. */
 vp_status ingest_file(ingest *g, const char *path, ingest_outcome *outcome, vp_error *err);

@@ -181,6 +181,12 @@ int app_cmd_serve(int argc, char **argv)
         vp_free(cfg);
         return 1;
     }
+    uint64_t kept, removed;
+    ingest_recovered(srv.shared.ingest, &kept, &removed);
+    if (kept || removed)
+        log_warn("recovery: %llu objects whose sync was unconfirmed are complete and kept, %llu "
+                 "incomplete ones (never acknowledged) removed",
+                 (unsigned long long)kept, (unsigned long long)removed);
     int lfd;
     uint16_t port;
     if (net_listen(cfg->bind, cfg->dicom_port, 128, &lfd, &port, &err) != VP_OK) {

@@ -12,6 +12,7 @@
 #ifndef VP_IDX_H
 #define VP_IDX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/base.h"
@@ -62,6 +63,7 @@ typedef struct idx_record {
     char path[256];       /* relative to the data folder */
     uint64_t size;        /* bytes */
     uint8_t checksum[32]; /* BLAKE2b-256 */
+    bool pending;         /* the file's sync had not completed when the row was put */
 } idx_record;
 
 /* What the index holds for an instance (for duplicate checks and retrieval). */
@@ -91,11 +93,17 @@ vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
 /*
  * Group commit: puts n records in one transaction, so concurrent senders share one WAL sync.
  * Each record is applied under its own savepoint: results[i] and errs[i] say how it went,
- * and a failing record does not undo the others. Returns VP_OK when the transaction
- * committed (then results[] hold), else the commit's error (then nothing was stored).
+ * and a failing record does not undo the others. The same transaction clears the pending
+ * mark of the n_settled instances named in settled (their files are now known durable).
+ * Returns VP_OK when the transaction committed (then results[] hold), else the commit's
+ * error (then nothing was stored).
  */
-vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n, vp_status *results,
+vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n,
+                                 const char *const *settled, size_t n_settled, vp_status *results,
                                  vp_error *errs, vp_error *err);
+/* Removes an instance row (its file is the caller's business) and updates the computed
+ * series and study attributes. VP_ENOTFOUND when absent. */
+vp_status idx_instance_delete(idx *x, const char *sop_instance_uid, vp_error *err);
 /* Storage facts of an instance: VP_ENOTFOUND when absent. */
 vp_status idx_instance_get(idx *x, const char *sop_instance_uid, idx_stored *out, vp_error *err);
 vp_status idx_count(idx *x, idx_counts *out, vp_error *err);
@@ -105,5 +113,7 @@ vp_status idx_count(idx *x, idx_counts *out, vp_error *err);
 typedef vp_status (*idx_instance_fn)(void *ctx, const char *sop_instance_uid,
                                      const idx_stored *stored);
 vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
+/* The same for instances still marked pending (their file's sync was not confirmed). */
+vp_status idx_pending_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
 
 #endif

@@ -77,6 +77,11 @@ static const char *const migrations[] = {
     "  received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));"
     "CREATE INDEX instance_series_i ON instance (series);"
     "CREATE INDEX instance_class_i ON instance (sop_class);",
+    /* 2: an instance whose row was committed while its file was still being synced is
+     * pending until the sync is known to have completed; after a crash, pending rows are
+     * checked against their files before anything is served (see src/app/ingest.c). */
+    "ALTER TABLE instance ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX instance_pending_i ON instance (pending) WHERE pending <> 0;",
 };
 
 int idx__migration_count(void)

@@ -25,6 +25,9 @@ enum stmt {
     S_SERIES_COUNT,
     S_STUDY_COUNT,
     S_INSTANCE_GET,
+    S_SETTLE,
+    S_PENDING,
+    S_INSTANCE_DELETE,
     S_COUNT,
     S_EACH,
     S_N
@@ -111,8 +114,9 @@ static const char *const sql[S_N] = {
                               " ON s.id = i.series WHERE i.sop_uid = ?1",
     [S_INSTANCE_UPSERT] =
         "INSERT INTO instance (series, sop_uid, sop_class, instance_number, transfer_syntax,"
-        " frames, path, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (sop_uid) DO UPDATE SET series = excluded.series,"
+        " frames, path, size, checksum, pending)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT (sop_uid) DO UPDATE SET series = excluded.series, pending = excluded.pending,"
         " sop_class = excluded.sop_class, instance_number = excluded.instance_number,"
         " transfer_syntax = excluded.transfer_syntax, frames = excluded.frames,"
         " path = excluded.path, size = excluded.size, checksum = excluded.checksum,"
@@ -131,6 +135,9 @@ static const char *const sql[S_N] = {
         "    ORDER BY modality))"
         " WHERE id = ?1",
     [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
+    [S_SETTLE] = "UPDATE instance SET pending = 0 WHERE sop_uid = ?1 AND pending <> 0",
+    [S_PENDING] = "SELECT sop_uid, path, size, checksum FROM instance WHERE pending <> 0",
+    [S_INSTANCE_DELETE] = "DELETE FROM instance WHERE sop_uid = ?1 RETURNING series",
     [S_EACH] = "SELECT sop_uid, path, size, checksum FROM instance ORDER BY id",
     [S_COUNT] = "SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),"
                 " (SELECT count(*) FROM series), (SELECT count(*) FROM instance)",
@@ -330,6 +337,7 @@ static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
     sqlite3_bind_text(s, 7, r->path, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, (sqlite3_int64)r->size);
     sqlite3_bind_blob(s, 9, r->checksum, sizeof r->checksum, SQLITE_STATIC);
+    sqlite3_bind_int(s, 10, r->pending ? 1 : 0);
     if ((st = step_done(x, s, err, "instance")))
         goto fail;
     /* Counts of the series and study touched (and of the old ones, if the instance moved). */
@@ -365,12 +373,20 @@ vp_status idx_instance_put(idx *x, const idx_record *r, vp_error *err)
     return st;
 }
 
-vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n, vp_status *results,
+vp_status idx_instance_put_batch(idx *x, const idx_record *const *r, size_t n,
+                                 const char *const *settled, size_t n_settled, vp_status *results,
                                  vp_error *errs, vp_error *err)
 {
     vp_status st;
     if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
         return st;
+    for (size_t i = 0; i < n_settled; i++) {
+        sqlite3_bind_text(x->st[S_SETTLE], 1, settled[i], -1, SQLITE_STATIC);
+        if ((st = step_done(x, x->st[S_SETTLE], err, "settle"))) {
+            step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
+            return st;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         /* A savepoint per record: one bad record is undone alone, the batch goes on. */
         errs[i] = (vp_error){0};
@@ -424,9 +440,44 @@ vp_status idx_count(idx *x, idx_counts *out, vp_error *err)
     return rc == SQLITE_ROW ? VP_OK : db_error(x, err, "count");
 }
 
-vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err)
+vp_status idx_instance_delete(idx *x, const char *sop_instance_uid, vp_error *err)
 {
-    sqlite3_stmt *s = x->st[S_EACH];
+    vp_status st;
+    if ((st = step_done(x, x->st[S_BEGIN], err, "begin")))
+        return st;
+    int64_t series = 0, study = 0;
+    sqlite3_stmt *o = x->st[S_INSTANCE_OLD_SERIES];
+    sqlite3_bind_text(o, 1, sop_instance_uid, -1, SQLITE_STATIC);
+    if (sqlite3_step(o) == SQLITE_ROW) {
+        series = sqlite3_column_int64(o, 0);
+        study = sqlite3_column_int64(o, 1);
+    }
+    sqlite3_reset(o);
+    sqlite3_clear_bindings(o);
+    if (!series) {
+        step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
+        return vp_error_set(err, VP_ENOTFOUND, "no instance %s", sop_instance_uid);
+    }
+    int64_t gone = 0;
+    sqlite3_bind_text(x->st[S_INSTANCE_DELETE], 1, sop_instance_uid, -1, SQLITE_STATIC);
+    if ((st = step_id(x, x->st[S_INSTANCE_DELETE], &gone, err, "delete")))
+        goto fail;
+    sqlite3_bind_int64(x->st[S_SERIES_COUNT], 1, series);
+    if ((st = step_done(x, x->st[S_SERIES_COUNT], err, "series counts")))
+        goto fail;
+    sqlite3_bind_int64(x->st[S_STUDY_COUNT], 1, study);
+    if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
+        goto fail;
+    if ((st = step_done(x, x->st[S_COMMIT], err, "commit")) == VP_OK)
+        return VP_OK;
+fail:
+    step_done(x, x->st[S_ROLLBACK], NULL, "rollback");
+    return st;
+}
+
+/* Rows of one SELECT sop_uid, path, size, checksum statement, to fn. */
+static vp_status walk(idx *x, sqlite3_stmt *s, idx_instance_fn fn, void *ctx, vp_error *err)
+{
     vp_status st = VP_OK;
     int rc;
     while (st == VP_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -442,4 +493,14 @@ vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err
         st = db_error(x, err, "instance walk");
     sqlite3_reset(s);
     return st;
+}
+
+vp_status idx_pending_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err)
+{
+    return walk(x, x->st[S_PENDING], fn, ctx, err);
+}
+
+vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err)
+{
+    return walk(x, x->st[S_EACH], fn, ctx, err);
 }

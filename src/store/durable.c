@@ -31,6 +31,8 @@ struct store_writer {
     char tmp[64];                  /* temporary name relative to root */
     uint64_t size;                 /* bytes written */
     uint64_t started;              /* bytes whose write-back was started */
+    bool synced;                   /* fsync'd already (a replacement, before its rename) */
+    char placed[STORE_PATH_MAX];   /* final name once renamed there, else "" */
     crypto_generichash_state hash; /* running BLAKE2b-256 */
 };
 
@@ -231,28 +233,27 @@ vp_status store_path_for(const char *group, const char *key, char path[STORE_PAT
     return VP_OK;
 }
 
-vp_status store_writer_commit(store_writer *w, const char *group, const char *key,
-                              store_object *out, vp_error *err)
+vp_status store_writer_place(store_writer *w, const char *group, const char *key, store_object *out,
+                             vp_error *err)
 {
-    vp_status st = VP_OK;
     store *s = w->s;
-    if (w->fd < 0)
-        return vp_error_set(err, VP_EINVAL, "writer already closed");
-    if (store_path_for(group, key, out->path) != VP_OK) {
-        st = vp_error_set(err, VP_EINVAL, "object name \"%.64s/%.64s\" is not made of UIDs", group,
-                          key);
-        goto done;
-    }
-    crypto_generichash_final(&w->hash, out->checksum, STORE_CHECKSUM_SIZE);
+    if (w->fd < 0 || w->placed[0])
+        return vp_error_set(err, VP_EINVAL, "writer already placed or closed");
+    if (store_path_for(group, key, out->path) != VP_OK)
+        return vp_error_set(err, VP_EINVAL, "object name \"%.64s/%.64s\" is not made of UIDs",
+                            group, key);
+    crypto_generichash_state h = w->hash; /* finalising consumes the state */
+    crypto_generichash_final(&h, out->checksum, STORE_CHECKSUM_SIZE);
     out->size = w->size;
     char d1[16], d2[STORE_PATH_MAX];
     memcpy(d1, out->path, 10); /* "objects/XX" */
     d1[10] = 0;
     snprintf(d2, sizeof d2, "%s", out->path);
     *strrchr(d2, '/') = 0; /* "objects/XX/<group>" */
+    vp_status st;
     if ((st = mkdir_durable(s->root_fd, d1, "objects", err)) ||
         (st = mkdir_durable(s->root_fd, d2, d1, err)))
-        goto done;
+        return st;
     char from[STORE_PATH_MAX + 8], to[STORE_PATH_MAX * 2];
     snprintf(from, sizeof from, "%s/%s", s->root, w->tmp);
     snprintf(to, sizeof to, "%s/%s", s->root, out->path);
@@ -262,36 +263,59 @@ vp_status store_writer_commit(store_writer *w, const char *group, const char *ke
      * the caller commits an index row nothing refers to the name, so a crash in between
      * leaves at worst an unreferenced file that a resend overwrites. Syncing after the
      * rename lets file systems that sync a new file's directory entry with the file (ext4)
-     * make the folder sync below cheap: one device flush per object instead of two.
+     * find the folder clean: one device flush per object instead of two.
      */
     struct stat sb;
-    bool replacing = fstatat(s->root_fd, out->path, &sb, AT_SYMLINK_NOFOLLOW) == 0;
-    if (replacing && vp_io_fsync(w->fd) != 0) {
-        st = vp_error_set(err, VP_EIO, "fsync: %s", strerror(errno));
+    out->replaced = fstatat(s->root_fd, out->path, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+    if (out->replaced) {
+        if (vp_io_fsync(w->fd) != 0)
+            return vp_error_set(err, VP_EIO, "fsync: %s", strerror(errno));
+        w->synced = true;
+    }
+    if (vp_io_rename(from, to) != 0)
+        return vp_error_set(err, VP_EIO, "rename to %s: %s", out->path, strerror(errno));
+    w->tmp[0] = 0; /* the temporary name is gone */
+    snprintf(w->placed, sizeof w->placed, "%s", out->path);
+    return VP_OK;
+}
+
+vp_status store_writer_finish(store_writer *w, vp_error *err)
+{
+    store *s = w->s;
+    vp_status st = VP_OK;
+    if (!w->placed[0] || w->fd < 0) {
+        st = vp_error_set(err, VP_EINVAL, "writer not placed");
         goto done;
     }
-    if (vp_io_rename(from, to) != 0) {
-        st = vp_error_set(err, VP_EIO, "rename to %s: %s", out->path, strerror(errno));
-        goto done;
-    }
-    w->tmp[0] = 0; /* nothing left to clean up */
-    if (!replacing && vp_io_fsync(w->fd) != 0) {
+    if (!w->synced && vp_io_fsync(w->fd) != 0) {
         st = vp_error_set(err, VP_EIO, "fsync: %s", strerror(errno));
-        unlinkat(s->root_fd, out->path, 0); /* not durable, so not kept: never indexed */
         goto done;
     }
     int rc = close(w->fd);
     w->fd = -1;
     if (rc != 0) {
         st = vp_error_set(err, VP_EIO, "close: %s", strerror(errno));
-        unlinkat(s->root_fd, out->path, 0);
         goto done;
     }
-    if ((st = sync_dir_at(s->root_fd, d2, err)) != VP_OK)
-        unlinkat(s->root_fd, out->path, 0); /* not durable, so not kept: never indexed */
+    char dir[STORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", w->placed);
+    *strrchr(dir, '/') = 0;
+    if ((st = sync_dir_at(s->root_fd, dir, err)) == VP_OK)
+        w->placed[0] = 0; /* durable: the name stays */
 done:
-    store_writer_free(w);
+    store_writer_free(w); /* after a failure it removes the name: not durable, never indexed */
     return st;
+}
+
+vp_status store_writer_commit(store_writer *w, const char *group, const char *key,
+                              store_object *out, vp_error *err)
+{
+    vp_status st = store_writer_place(w, group, key, out, err);
+    if (st) {
+        store_writer_free(w);
+        return st;
+    }
+    return store_writer_finish(w, err);
 }
 
 void store_writer_free(store_writer *w)
@@ -302,6 +326,8 @@ void store_writer_free(store_writer *w)
         close(w->fd);
     if (w->tmp[0])
         unlinkat(w->s->root_fd, w->tmp, 0);
+    if (w->placed[0]) /* placed but never made durable: the name must not stay */
+        unlinkat(w->s->root_fd, w->placed, 0);
     vp_free(w);
 }
 

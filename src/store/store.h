@@ -30,6 +30,7 @@ typedef struct store_object {
     char path[STORE_PATH_MAX];             /* relative to the store root */
     uint64_t size;                         /* bytes */
     uint8_t checksum[STORE_CHECKSUM_SIZE]; /* BLAKE2b-256 of the bytes */
+    bool replaced;                         /* an object had that name already */
 } store_object;
 
 /* Opens (creating when needed) the store at root and empties its tmp folder. */
@@ -59,6 +60,16 @@ vp_status store_writer_tmp_path(const store_writer *w, char *buf, size_t size);
  * writer is spent either way. */
 vp_status store_writer_commit(store_writer *w, const char *group, const char *key,
                               store_object *out, vp_error *err);
+/*
+ * The commit in two steps, so a caller can do other work (commit the index row) while the
+ * disk syncs. place: folders, then the rename to the final name (for a replacement after an
+ * fsync, see out->replaced: the name never holds a partial object). finish: fsync of the file
+ * and of its folder; on failure the name is removed. The writer is spent after finish; free
+ * (after a failed place, or to abandon a placed object) removes whatever it had written.
+ */
+vp_status store_writer_place(store_writer *w, const char *group, const char *key, store_object *out,
+                             vp_error *err);
+vp_status store_writer_finish(store_writer *w, vp_error *err);
 /* Discards an uncommitted object (the temporary file is removed). Accepts NULL. */
 void store_writer_free(store_writer *w);
 
