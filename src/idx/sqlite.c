@@ -26,6 +26,9 @@ enum stmt {
     S_STUDY_COUNT,
     S_INSTANCE_GET,
     S_SETTLE,
+    S_SERIES_PRUNE,
+    S_STUDY_PRUNE,
+    S_PATIENT_PRUNE,
     S_PENDING,
     S_INSTANCE_DELETE,
     S_COUNT,
@@ -135,6 +138,14 @@ static const char *const sql[S_N] = {
         "    ORDER BY modality))"
         " WHERE id = ?1",
     [S_INSTANCE_GET] = "SELECT path, size, checksum FROM instance WHERE sop_uid = ?1",
+    /* A series, study or patient left without children when an instance moved or was
+     * removed goes too: queries must not list empty studies. */
+    [S_SERIES_PRUNE] = "DELETE FROM series WHERE id = ?1"
+                       " AND NOT EXISTS (SELECT 1 FROM instance WHERE series = ?1)",
+    [S_STUDY_PRUNE] = "DELETE FROM study WHERE id = ?1"
+                      " AND NOT EXISTS (SELECT 1 FROM series WHERE study = ?1) RETURNING patient",
+    [S_PATIENT_PRUNE] = "DELETE FROM patient WHERE id = ?1"
+                        " AND NOT EXISTS (SELECT 1 FROM study WHERE patient = ?1)",
     [S_SETTLE] = "UPDATE instance SET pending = 0 WHERE sop_uid = ?1 AND pending <> 0",
     [S_PENDING] = "SELECT sop_uid, path, size, checksum FROM instance WHERE pending <> 0",
     [S_INSTANCE_DELETE] = "DELETE FROM instance WHERE sop_uid = ?1 RETURNING series",
@@ -275,6 +286,21 @@ static vp_status step_done(idx *x, sqlite3_stmt *s, vp_error *err, const char *w
     return rc == SQLITE_DONE ? VP_OK : db_error(x, err, what);
 }
 
+/* Removes series (and then its study, and then the study's patient) when left empty. */
+static vp_status prune(idx *x, int64_t series, int64_t study, vp_error *err)
+{
+    vp_status st;
+    sqlite3_bind_int64(x->st[S_SERIES_PRUNE], 1, series);
+    if ((st = step_done(x, x->st[S_SERIES_PRUNE], err, "prune series")) || !study)
+        return st;
+    int64_t patient = 0;
+    sqlite3_bind_int64(x->st[S_STUDY_PRUNE], 1, study);
+    if ((st = step_id(x, x->st[S_STUDY_PRUNE], &patient, err, "prune study")) || !patient)
+        return st;
+    sqlite3_bind_int64(x->st[S_PATIENT_PRUNE], 1, patient);
+    return step_done(x, x->st[S_PATIENT_PRUNE], err, "prune patient");
+}
+
 /* The upserts and recounts for one instance, inside the caller's transaction. */
 static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
 {
@@ -357,6 +383,8 @@ static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
         if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
             goto fail;
     }
+    if (touched[1])
+        st = prune(x, touched[1], studies[1], err);
 fail:
     return st;
 }
@@ -466,7 +494,8 @@ vp_status idx_instance_delete(idx *x, const char *sop_instance_uid, vp_error *er
     if ((st = step_done(x, x->st[S_SERIES_COUNT], err, "series counts")))
         goto fail;
     sqlite3_bind_int64(x->st[S_STUDY_COUNT], 1, study);
-    if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")))
+    if ((st = step_done(x, x->st[S_STUDY_COUNT], err, "study counts")) ||
+        (st = prune(x, series, study, err)))
         goto fail;
     if ((st = step_done(x, x->st[S_COMMIT], err, "commit")) == VP_OK)
         return VP_OK;
