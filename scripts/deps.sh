@@ -5,7 +5,7 @@
 #   scripts/deps.sh test    plus the peers and tools `make test` uses
 set -eu
 
-BUILD="build-essential cmake python3 pkg-config zlib1g-dev libsodium-dev libsqlite3-dev libinih-dev"
+BUILD="build-essential cmake python3 pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libinih-dev"
 TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools"
 
 case "${1:-build}" in

@@ -62,7 +62,7 @@ typedef struct idx_record {
     /* storage, set by the caller */
     char path[256];       /* relative to the data folder */
     uint64_t size;        /* bytes */
-    uint8_t checksum[32]; /* BLAKE2b-256 */
+    uint8_t checksum[16]; /* XXH3-128 of the file */
     bool pending;         /* the file's sync had not completed when the row was put */
 } idx_record;
 
@@ -70,7 +70,7 @@ typedef struct idx_record {
 typedef struct idx_stored {
     char path[256];       /* relative path of the object */
     uint64_t size;        /* bytes */
-    uint8_t checksum[32]; /* BLAKE2b-256 */
+    uint8_t checksum[16]; /* XXH3-128 of the file */
 } idx_stored;
 
 typedef struct idx_counts {

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Durable object files: temporary file, BLAKE2b while writing, fsync, rename, fsync of every
+ * Durable object files: temporary file, XXH3-128 while writing, fsync, rename, fsync of every
  * directory whose entries changed. "Durable" means power-safe: a rename is only on disk once
  * its directory is synced, and a new fan-out folder only once its parent is.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,11 @@
 
 #include "store/store.h"
 
+/* XXH3 compiled in from the header (libxxhash-dev): no library to link, and the compiler
+ * inlines the hot loop. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define STORE_WRITEBACK_STEP (4u << 20)
 
 struct store {
@@ -26,14 +30,14 @@ struct store {
 };
 
 struct store_writer {
-    store *s;                      /* owner */
-    int fd;                        /* temporary file, -1 once closed */
-    char tmp[64];                  /* temporary name relative to root */
-    uint64_t size;                 /* bytes written */
-    uint64_t started;              /* bytes whose write-back was started */
-    bool synced;                   /* fsync'd already (a replacement, before its rename) */
-    char placed[STORE_PATH_MAX];   /* final name once renamed there, else "" */
-    crypto_generichash_state hash; /* running BLAKE2b-256 */
+    store *s;                    /* owner */
+    int fd;                      /* temporary file, -1 once closed */
+    char tmp[64];                /* temporary name relative to root */
+    uint64_t size;               /* bytes written */
+    uint64_t started;            /* bytes whose write-back was started */
+    bool synced;                 /* fsync'd already (a replacement, before its rename) */
+    char placed[STORE_PATH_MAX]; /* final name once renamed there, else "" */
+    XXH3_state_t *hash;          /* running XXH3-128 */
 };
 
 static vp_status sync_dir_at(int dirfd, const char *rel, vp_error *err)
@@ -62,8 +66,6 @@ static vp_status mkdir_durable(int rootfd, const char *rel, const char *parent, 
 vp_status store_open(const char *root, store **out, vp_error *err)
 {
     *out = NULL;
-    if (sodium_init() < 0)
-        return vp_error_set(err, VP_EIO, "libsodium failed to start");
     if (mkdir(root, 0777) != 0 && errno != EEXIST)
         return vp_error_set(err, VP_EIO, "create %s: %s", root, strerror(errno));
     store *s = vp_calloc(1, sizeof *s);
@@ -143,7 +145,10 @@ vp_status store_writer_new(store *s, store_writer **out, vp_error *err)
         vp_free(w);
         return st;
     }
-    crypto_generichash_init(&w->hash, NULL, 0, STORE_CHECKSUM_SIZE);
+    if (!(w->hash = XXH3_createState()) || XXH3_128bits_reset(w->hash) != XXH_OK) {
+        store_writer_free(w);
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    }
     *out = w;
     return VP_OK;
 }
@@ -152,7 +157,7 @@ vp_status store_writer_write(store_writer *w, const void *p, size_t n, vp_error 
 {
     if (w->fd < 0)
         return vp_error_set(err, VP_EINVAL, "writer already closed");
-    crypto_generichash_update(&w->hash, p, n);
+    XXH3_128bits_update(w->hash, p, n);
     const uint8_t *q = p;
     size_t left = n;
     while (left) {
@@ -197,8 +202,9 @@ uint64_t store_writer_size(const store_writer *w)
 
 void store_writer_checksum(const store_writer *w, uint8_t out[STORE_CHECKSUM_SIZE])
 {
-    crypto_generichash_state copy = w->hash; /* finalising consumes the state */
-    crypto_generichash_final(&copy, out, STORE_CHECKSUM_SIZE);
+    XXH128_canonical_t c; /* big-endian bytes, the same on every machine */
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->hash));
+    memcpy(out, c.digest, STORE_CHECKSUM_SIZE);
 }
 
 vp_status store_writer_tmp_path(const store_writer *w, char *buf, size_t size)
@@ -225,10 +231,12 @@ vp_status store_path_for(const char *group, const char *key, char path[STORE_PAT
 {
     if (!uid_name(group) || !uid_name(key))
         return VP_EINVAL;
-    /* 8 bits of BLAKE2b(group): 256 top folders that fill evenly whatever the UID root (the
+    /* 8 bits of XXH3-128(group): 256 top folders that fill evenly whatever the UID root (the
      * UIDs of one device share long prefixes). */
     uint8_t h[16];
-    crypto_generichash(h, sizeof h, (const uint8_t *)group, strlen(group), NULL, 0);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(group, strlen(group)));
+    memcpy(h, c.digest, sizeof c.digest);
     snprintf(path, STORE_PATH_MAX, "objects/%02x/%s/%s.dcm", h[0], group, key);
     return VP_OK;
 }
@@ -242,8 +250,7 @@ vp_status store_writer_place(store_writer *w, const char *group, const char *key
     if (store_path_for(group, key, out->path) != VP_OK)
         return vp_error_set(err, VP_EINVAL, "object name \"%.64s/%.64s\" is not made of UIDs",
                             group, key);
-    crypto_generichash_state h = w->hash; /* finalising consumes the state */
-    crypto_generichash_final(&h, out->checksum, STORE_CHECKSUM_SIZE);
+    store_writer_checksum(w, out->checksum);
     out->size = w->size;
     char d1[16], d2[STORE_PATH_MAX];
     memcpy(d1, out->path, 10); /* "objects/XX" */
@@ -328,6 +335,7 @@ void store_writer_free(store_writer *w)
         unlinkat(w->s->root_fd, w->tmp, 0);
     if (w->placed[0]) /* placed but never made durable: the name must not stay */
         unlinkat(w->s->root_fd, w->placed, 0);
+    XXH3_freeState(w->hash);
     vp_free(w);
 }
 
@@ -362,12 +370,11 @@ vp_status store_verify(const store *s, const store_object *expect, vp_error *err
     if (fd < 0)
         return vp_error_set(err, errno == ENOENT ? VP_ENOTFOUND : VP_EIO, "open %s: %s",
                             expect->path, strerror(errno));
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, STORE_CHECKSUM_SIZE);
+    XXH3_state_t *h = XXH3_createState();
     uint8_t *buf = vp_malloc(1 << 16);
     vp_status st = VP_OK;
     uint64_t size = 0;
-    if (!buf) {
+    if (!buf || !h || XXH3_128bits_reset(h) != XXH_OK) {
         st = vp_error_set(err, VP_ENOMEM, "out of memory");
         goto done;
     }
@@ -381,17 +388,20 @@ vp_status store_verify(const store *s, const store_object *expect, vp_error *err
         }
         if (k == 0)
             break;
-        crypto_generichash_update(&h, buf, (size_t)k);
+        XXH3_128bits_update(h, buf, (size_t)k);
         size += (uint64_t)k;
     }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
     uint8_t sum[STORE_CHECKSUM_SIZE];
-    crypto_generichash_final(&h, sum, sizeof sum);
+    memcpy(sum, c.digest, sizeof sum);
     if (size != expect->size)
         st = vp_error_set(err, VP_ECONFLICT, "%s: %llu bytes, expected %llu", expect->path,
                           (unsigned long long)size, (unsigned long long)expect->size);
     else if (memcmp(sum, expect->checksum, sizeof sum) != 0)
         st = vp_error_set(err, VP_ECONFLICT, "%s: checksum differs", expect->path);
 done:
+    XXH3_freeState(h);
     vp_free(buf);
     close(fd);
     return st;

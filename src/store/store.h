@@ -8,7 +8,7 @@
  *
  * Layout under the root:
  *   tmp/                      temporary files (cleared at open: they were never acknowledged)
- *   objects/XX/<study>/<uid>.dcm   XX = first byte of BLAKE2b(study UID), 256 folders evenly
+ *   objects/XX/<study>/<uid>.dcm   XX = first byte of XXH3-128(study UID), 256 folders evenly
  *                                  filled; a study's objects share one folder (one folder to
  *                                  create per study, neighbours on disk when read together)
  */
@@ -19,7 +19,7 @@
 
 #include "base/base.h"
 
-#define STORE_CHECKSUM_SIZE 32 /* BLAKE2b-256 */
+#define STORE_CHECKSUM_SIZE 16 /* XXH3-128, canonical (big-endian) bytes */
 #define STORE_PATH_MAX 256     /* relative path of an object, NUL included */
 
 typedef struct store store;
@@ -29,7 +29,7 @@ typedef struct store_writer store_writer;
 typedef struct store_object {
     char path[STORE_PATH_MAX];             /* relative to the store root */
     uint64_t size;                         /* bytes */
-    uint8_t checksum[STORE_CHECKSUM_SIZE]; /* BLAKE2b-256 of the bytes */
+    uint8_t checksum[STORE_CHECKSUM_SIZE]; /* XXH3-128 of the bytes */
     bool replaced;                         /* an object had that name already */
 } store_object;
 
