@@ -431,13 +431,14 @@ struct sync_job {
 static void *sync_main(void *arg)
 {
     struct sync_job *j = arg;
-    j->st = store_writer_finish(j->w, &j->err);
+    j->st = store_writer_finish_file(j->w, &j->err);
     return NULL;
 }
 
 /*
- * A new instance: its file's sync (fsync of file and folder) and the commit of its index row
- * run at the same time, so the sender waits for the slower of the two instead of both. The
+ * A new instance: its file's fsync (on a thread), the commit of its index row and then its
+ * folder's fsync (here) run at the same time, so the sender waits for the slower of the two
+ * paths instead of all three in a row. The
  * row is committed pending; the success is answered only after both completed, and the mark
  * is cleared with a later commit. After a crash in between, recover() checks pending rows
  * against their files. A failed sync removes the row again before the failure is answered.
@@ -452,17 +453,22 @@ static vp_status commit_overlapped(ingest *g, ingest_stream *s, idx_record *rec,
         sync_main(&job); /* no thread to be had: one after the other */
     rec->pending = true;
     vp_status ist = index_commit(g, rec, err);
+    vp_error ferr = {0};
+    vp_status fst = store_sync_folder(g->store, rec->path, &ferr);
     if (threaded)
         pthread_join(t, NULL);
-    if (job.st != VP_OK) {
+    if (job.st != VP_OK || fst != VP_OK) {
+        if (job.st == VP_OK)
+            store_remove(g->store, rec->path, NULL); /* its directory entry is not durable */
         if (ist == VP_OK) {
-            /* The file is gone (finish removed it): so must the row be. Should this fail too,
-             * the row stays pending and the next open removes it. */
+            /* The file is gone: so must the row be. Should this fail too, the row stays
+             * pending and the next open removes it. */
             pthread_mutex_lock(&g->idx_lock);
             idx_instance_delete(g->idx, rec->sop_instance_uid, NULL);
             pthread_mutex_unlock(&g->idx_lock);
         }
-        return vp_error_set(err, job.st, "%s", job.err.msg);
+        return job.st ? vp_error_set(err, job.st, "%s", job.err.msg)
+                      : vp_error_set(err, fst, "%s", ferr.msg);
     }
     if (ist != VP_OK) {
         store_remove(g->store, rec->path, NULL); /* durable but never indexed */

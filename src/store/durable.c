@@ -286,7 +286,8 @@ vp_status store_writer_place(store_writer *w, const char *group, const char *key
     return VP_OK;
 }
 
-vp_status store_writer_finish(store_writer *w, vp_error *err)
+/* The fsync of a placed object's file; its folder too unless the caller syncs it. */
+static vp_status finish(store_writer *w, bool folder, vp_error *err)
 {
     store *s = w->s;
     vp_status st = VP_OK;
@@ -304,14 +305,34 @@ vp_status store_writer_finish(store_writer *w, vp_error *err)
         st = vp_error_set(err, VP_EIO, "close: %s", strerror(errno));
         goto done;
     }
-    char dir[STORE_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", w->placed);
-    *strrchr(dir, '/') = 0;
-    if ((st = sync_dir_at(s->root_fd, dir, err)) == VP_OK)
-        w->placed[0] = 0; /* durable: the name stays */
+    if (folder)
+        st = store_sync_folder(s, w->placed, err);
+    if (st == VP_OK)
+        w->placed[0] = 0; /* durable (or the caller's to finish): the name stays */
 done:
     store_writer_free(w); /* after a failure it removes the name: not durable, never indexed */
     return st;
+}
+
+vp_status store_writer_finish(store_writer *w, vp_error *err)
+{
+    return finish(w, true, err);
+}
+
+vp_status store_writer_finish_file(store_writer *w, vp_error *err)
+{
+    return finish(w, false, err);
+}
+
+vp_status store_sync_folder(const store *s, const char *path, vp_error *err)
+{
+    char dir[STORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return vp_error_set(err, VP_EINVAL, "%s is not an object path", path);
+    *slash = 0;
+    return sync_dir_at(s->root_fd, dir, err);
 }
 
 vp_status store_writer_commit(store_writer *w, const char *group, const char *key,

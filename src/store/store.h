@@ -70,6 +70,12 @@ vp_status store_writer_commit(store_writer *w, const char *group, const char *ke
 vp_status store_writer_place(store_writer *w, const char *group, const char *key, store_object *out,
                              vp_error *err);
 vp_status store_writer_finish(store_writer *w, vp_error *err);
+/* finish without the folder's fsync, for a caller that runs store_sync_folder at the same
+ * time (both must succeed before the object is durable; if the folder's fails, the caller
+ * removes the object). */
+vp_status store_writer_finish_file(store_writer *w, vp_error *err);
+/* fsync of the folder holding the object at relative path (its directory entry). */
+vp_status store_sync_folder(const store *s, const char *path, vp_error *err);
 /* Discards an uncommitted object (the temporary file is removed). Accepts NULL. */
 void store_writer_free(store_writer *w);
 
