@@ -188,10 +188,10 @@ static void store_begin(struct assoc *a, uint8_t pc_id, const dimse_msg *m)
     vp_error e = {0};
     /* PS3.7 9.1.1.1: the Affected SOP Class UID is the SOP class of the presentation
      * context's abstract syntax. */
-    if (strcmp(m->affected_sop_class_uid, pc->abstract_syntax) != 0) {
+    if (!pc || strcmp(m->affected_sop_class_uid, pc->abstract_syntax) != 0) {
         vp_error_set(&e, VP_EINVAL,
-                     "Affected SOP Class UID %s is not the presentation context's %s",
-                     m->affected_sop_class_uid, pc->abstract_syntax);
+                     "Affected SOP Class UID is not the presentation context's: %s, context %s",
+                     m->affected_sop_class_uid, pc ? pc->abstract_syntax : "none");
         store_fail(a, VP_EINVAL, &e);
         return;
     }
