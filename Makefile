@@ -16,7 +16,6 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Until the server exists this shows what the binary can do.
 # Starts the archive on its defaults (data in ./vetpacs-data, DICOM port 11112, AE VETPACS);
 # Ctrl-C stops it. Options go through ARGS, e.g. make run ARGS='--dicom-port 104'.
 run: build

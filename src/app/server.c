@@ -206,6 +206,9 @@ int app_cmd_serve(int argc, char **argv)
 
     printf("vetpacs listening: DICOM AE %s on %s:%u, data in %s\n", cfg->ae_title,
            cfg->bind[0] ? cfg->bind : "*", port, cfg->data_dir);
+    printf("  point modalities at AE title %s, port %u; check with: vetpacs echo --call %s "
+           "localhost %u\n",
+           cfg->ae_title, port, cfg->ae_title, port);
     fflush(stdout);
     log_info("DICOM listener %s:%u AE %s, max %u associations, max PDU %u, duplicates %s",
              cfg->bind[0] ? cfg->bind : "*", port, cfg->ae_title, cfg->max_associations,
