@@ -4,29 +4,34 @@
  * hook; tests use it to fail a write, fsync or rename and check what the caller reports.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "base/base.h"
 
-/* Countdown per operation to the first injected failure; 0 = off. Only tests set it. */
-static long fail_after[VP_IO_OPS];
+/* Countdown per operation to the first injected failure; 0 = off. Only tests set it, but the
+ * calls it counts happen on several threads (the ingest syncs files on a helper thread), so
+ * the counters are atomic: the production cost is one relaxed load. */
+static _Atomic long fail_after[VP_IO_OPS];
 
 void vp_io_fail_after(enum vp_io_op op, long n)
 {
     if ((unsigned)op < VP_IO_OPS)
-        fail_after[op] = n;
+        atomic_store(&fail_after[op], n);
 }
 
 static int should_fail(enum vp_io_op op)
 {
-    if (fail_after[op] <= 0)
-        return 0;
-    if (fail_after[op] == 1) {
-        errno = EIO;
-        return 1;
+    long n = atomic_load_explicit(&fail_after[op], memory_order_relaxed);
+    while (n > 0) {
+        if (n == 1) {
+            errno = EIO;
+            return 1;
+        }
+        if (atomic_compare_exchange_weak(&fail_after[op], &n, n - 1))
+            return 0;
     }
-    fail_after[op]--;
     return 0;
 }
 
