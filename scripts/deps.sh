@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential cmake python3 pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libinih-dev"
-TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools"
+TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools orthanc"
 
 case "${1:-build}" in
 build) want="$BUILD" ;;
@@ -29,5 +29,15 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Packages with a service (orthanc, a test peer) must not start it: the tests run their own
+# instance on free ports. policy-rc.d is Debian's switch for that; a temporary one is put in
+# place unless the machine has its own.
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    guard=1
+fi
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get install -y -qq --no-install-recommends $missing || { rc=$?; [ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d; exit $rc; }
+[ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d
