@@ -3,7 +3,6 @@
  * `vetpacs import` and `vetpacs check`: put files into the archive through the ingest
  * pipeline, and re-verify every object against its index row and checksum.
  */
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/files.h"
 #include "app/ingest.h"
 
 #define DEFAULT_DATA "./vetpacs-data"
@@ -23,44 +23,6 @@ static const char *data_dir(const char *given)
         return given;
     const char *env = getenv("VETPACS_DATA");
     return env && *env ? env : DEFAULT_DATA;
-}
-
-/* Files to import, collected first so the progress bar knows the total. */
-struct file_list {
-    char **v;
-    size_t n, cap;
-};
-
-static struct file_list *walk_list; /* nftw has no context argument */
-
-static int collect(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (type != FTW_F)
-        return 0;
-    struct file_list *l = walk_list;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    if (!(l->v[l->n] = strdup(path)))
-        return -1;
-    l->n++;
-    return 0;
-}
-
-static void progress(size_t done, size_t total, size_t failed)
-{
-    int width = 40, fill = total ? (int)((double)done / (double)total * width) : width;
-    fprintf(stderr, "\r[%.*s%*s] %zu/%zu%s", fill, "########################################",
-            width - fill, "", done, total, failed ? " (errors)" : "");
-    if (done == total)
-        fputc('\n', stderr);
 }
 
 int app_cmd_import(int argc, char **argv)
@@ -79,19 +41,21 @@ int app_cmd_import(int argc, char **argv)
         fprintf(stderr, "usage: vetpacs import [--data DIR] FILE|DIR...\n");
         return 2;
     }
-    struct file_list list = {0};
-    walk_list = &list;
-    for (; i < argc; i++) {
-        if (nftw(argv[i], collect, 32, FTW_PHYS) != 0) {
-            fprintf(stderr, "vetpacs import: %s: cannot read\n", argv[i]);
-            return 1;
-        }
+    /* Files collected first so the progress bar knows the total. */
+    app_files list = {0};
+    const char *bad;
+    if (app_files_collect(&list, argv + i, argc - i, &bad) != 0) {
+        fprintf(stderr, "vetpacs import: %s: %s\n", bad ? bad : "file list",
+                bad ? "cannot read" : "out of memory");
+        app_files_free(&list);
+        return 1;
     }
     ingest *g;
     vp_error err;
     vp_error_clear(&err);
     if (ingest_open(data_dir(data), NULL, &g, &err) != VP_OK) {
         fprintf(stderr, "vetpacs import: %s: %s\n", data_dir(data), err.msg);
+        app_files_free(&list);
         return 1;
     }
     bool tty = isatty(2);
@@ -99,19 +63,18 @@ int app_cmd_import(int argc, char **argv)
     for (size_t k = 0; k < list.n; k++) {
         ingest_outcome oc;
         vp_error_clear(&err);
-        if (ingest_file(g, list.v[k], &oc, &err) == VP_OK) {
+        if (ingest_file(g, list.path[k], &oc, &err) == VP_OK) {
             counts[oc]++;
         } else {
             failed++;
             if (tty)
                 fputc('\n', stderr);
-            fprintf(stderr, "vetpacs import: %s: %s\n", list.v[k], err.msg);
+            fprintf(stderr, "vetpacs import: %s: %s\n", list.path[k], err.msg);
         }
         if (tty && (k % 16 == 0 || k + 1 == list.n))
-            progress(k + 1, list.n, failed);
-        free(list.v[k]);
+            app_progress(k + 1, list.n, failed > 0);
     }
-    free(list.v);
+    app_files_free(&list);
     ingest_close(g);
     printf("%zu stored, %zu identical, %zu replaced, %zu failed\n", counts[INGEST_STORED],
            counts[INGEST_IDENTICAL], counts[INGEST_REPLACED], failed);

@@ -8,7 +8,6 @@
  * permits.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "app/cmd_scu.h"
+#include "app/files.h"
 #include "app/scu.h"
 
 #define DEFAULT_CALLING_AE "VETPACS-SCU"
@@ -160,7 +160,7 @@ struct group {
 
 /* A file to send. */
 struct item {
-    char *path;   /* owned */
+    char *path;   /* borrowed from the file list */
     size_t group; /* index into the groups; SIZE_MAX when the header could not be read */
 };
 
@@ -172,30 +172,6 @@ struct plan {
     size_t group_cap;     /* groups allocated */
     size_t batches;       /* associations needed */
 };
-
-static struct plan *walk_plan; /* nftw has no context argument (as in `vetpacs import`) */
-
-static int collect(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (type != FTW_F)
-        return 0;
-    struct plan *p = walk_plan;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        struct item *v = realloc(p->items, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->items = v;
-        p->cap = cap;
-    }
-    if (!(p->items[p->n].path = strdup(path)))
-        return -1;
-    p->items[p->n].group = SIZE_MAX;
-    p->n++;
-    return 0;
-}
 
 /* The group of (sop_class, ts), added when new. SIZE_MAX when out of memory. */
 static size_t group_of(struct plan *p, const scu_file *f)
@@ -288,11 +264,7 @@ struct stats {
 
 static void progress(const struct stats *st)
 {
-    int width = 40, fill = st->total ? (int)((double)st->done / (double)st->total * width) : width;
-    fprintf(stderr, "\r[%.*s%*s] %zu/%zu%s", fill, "########################################",
-            width - fill, "", st->done, st->total, st->failed ? " (errors)" : "");
-    if (st->done == st->total)
-        fputc('\n', stderr);
+    app_progress(st->done, st->total, st->failed > 0);
 }
 
 /* One line about one file on stderr, clear of the progress bar. */
@@ -412,15 +384,21 @@ int app_cmd_send(int argc, char **argv)
         return 2;
     }
     struct plan p = {0};
-    walk_plan = &p;
+    app_files files = {0};
     int rc = 1;
-    for (; i < argc; i++) {
-        if (nftw(argv[i], collect, 32, FTW_PHYS) != 0) {
-            fprintf(stderr, "vetpacs send: %s: cannot read\n", argv[i]);
-            goto done;
-        }
+    const char *bad;
+    if (app_files_collect(&files, argv + i, argc - i, &bad) != 0) {
+        fprintf(stderr, "vetpacs send: %s: %s\n", bad ? bad : "file list",
+                bad ? "cannot read" : "out of memory");
+        goto done;
     }
-    walk_plan = NULL;
+    if (files.n && !(p.items = calloc(files.n, sizeof *p.items))) {
+        fprintf(stderr, "vetpacs send: out of memory\n");
+        goto done;
+    }
+    for (size_t k = 0; k < files.n; k++)
+        p.items[k] = (struct item){files.path[k], SIZE_MAX}; /* paths stay files' */
+    p.n = p.cap = files.n;
     struct stats st = {.total = p.n, .tty = isatty(2)};
     /* Headers first: the presentation contexts depend on every file's SOP class and
      * transfer syntax. */
@@ -454,9 +432,7 @@ int app_cmd_send(int argc, char **argv)
            secs > 0 ? (double)stored / secs : 0.0);
     rc = st.failed ? 1 : 0;
 done:
-    walk_plan = NULL;
-    for (size_t k = 0; k < p.n; k++)
-        free(p.items[k].path);
+    app_files_free(&files);
     free(p.items);
     free(p.groups);
     return rc;
