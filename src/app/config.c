@@ -730,6 +730,49 @@ vp_status config_validate(const config *cfg, vp_error *err)
     return VP_OK;
 }
 
+vp_status config_add_peer(config *cfg, const char *spec, vp_error *err)
+{
+    char why[160] = "";
+    const char *at = strchr(spec, '@');
+    const char *colon = strrchr(spec, ':');
+    if (!at || !colon || colon < at)
+        return vp_error_set(err, VP_EINVAL, "--peer %s: expected AE@HOST:PORT", spec);
+    config_remote r = {0};
+    const char *host = at + 1;
+    size_t host_len = (size_t)(colon - host);
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++; /* [IPv6 address]:port */
+        host_len -= 2;
+    }
+    char h[sizeof r.host];
+    if (host_len >= sizeof h)
+        return vp_error_set(err, VP_EINVAL, "--peer %s: host name too long", spec);
+    memcpy(h, host, host_len);
+    h[host_len] = 0;
+    if (!set_ae(r.ae_title, spec, (size_t)(at - spec), why, sizeof why) ||
+        !set_host(r.host, sizeof r.host, h, false, why, sizeof why) ||
+        !parse_port(colon + 1, &r.port, why, sizeof why))
+        return vp_error_set(err, VP_EINVAL, "--peer %s: %s", spec, why);
+    /* Named after its AE title, in the characters a remote name may hold. */
+    for (size_t i = 0; r.ae_title[i] && i + 1 < sizeof r.name; i++) {
+        char c = r.ae_title[i];
+        r.name[i] = (isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-') ? c : '-';
+    }
+    size_t i = 0;
+    while (i < cfg->remote_count && strcmp(cfg->remotes[i].ae_title, r.ae_title) != 0)
+        i++;
+    if (i == cfg->remote_count) {
+        if (cfg->remote_count == CONFIG_MAX_REMOTES)
+            return vp_error_set(err, VP_ELIMIT, "--peer %s: more than %d remotes", spec,
+                                CONFIG_MAX_REMOTES);
+        cfg->remote_count++;
+    } else {
+        snprintf(r.name, sizeof r.name, "%s", cfg->remotes[i].name); /* keeps its name */
+    }
+    cfg->remotes[i] = r;
+    return VP_OK;
+}
+
 const config_remote *config_find_remote(const config *cfg, const char *ae_title)
 {
     if (!cfg || !ae_title)

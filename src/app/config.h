@@ -68,6 +68,11 @@ vp_status config_apply_env(config *cfg, vp_error *err);
 /* Checks the whole configuration (AE titles valid, ports non-zero, limits sane). */
 vp_status config_validate(const config *cfg, vp_error *err);
 
+/* Adds (or, for an AE title already known, replaces) a remote from "AE@HOST:PORT" (HOST may
+ * be a name, an IPv4 address or a bracketed IPv6 address), as `vetpacs serve --peer` gives
+ * it. VP_EINVAL with the reason for a malformed spec. */
+vp_status config_add_peer(config *cfg, const char *spec, vp_error *err);
+
 /* The remote with this AE title (case-sensitive, spaces trimmed), or NULL. */
 const config_remote *config_find_remote(const config *cfg, const char *ae_title);
 

@@ -24,7 +24,8 @@ static const struct command {
      "convert [--ts keep|implicit|explicit|big|deflated|UID] IN OUT | IN... DIR",
      "rewrite files as Part 10 in a native transfer syntax (or the one they had)"},
     {"serve", app_cmd_serve,
-     "serve [--config FILE] [--data DIR] [--dicom-port N] [--http-port N] [--aet AET]",
+     "serve [--config FILE] [--data DIR] [--dicom-port N] [--http-port N] [--aet AET] "
+     "[--peer AE@HOST:PORT]...",
      "run the archive: DICOM C-ECHO and C-STORE SCP (defaults ./vetpacs-data, 11112, VETPACS)"},
     {"echo", app_cmd_echo, "echo [--aet AET] [--call AET] [--timeout S] HOST PORT",
      "C-ECHO: check that a DICOM peer answers (Verification SCU)"},

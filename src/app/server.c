@@ -85,7 +85,7 @@ static void on_duplicate(void *ctx, const char *uid, ingest_outcome oc, bool rej
 static void usage(FILE *out)
 {
     fprintf(out, "usage: vetpacs serve [--config FILE] [--data DIR] [--dicom-port N] "
-                 "[--http-port N] [--aet AET] [--bind ADDR]\n"
+                 "[--http-port N] [--aet AET] [--bind ADDR] [--peer AE@HOST:PORT]...\n"
                  "See docs/configuration.md for the config file and VETPACS_* variables.\n");
 }
 
@@ -138,7 +138,13 @@ static int load_config(int argc, char **argv, config *cfg)
             ok = snprintf(cfg->ae_title, sizeof cfg->ae_title, "%s", v) < (int)sizeof cfg->ae_title;
         else if (!strcmp(a, "--bind"))
             ok = snprintf(cfg->bind, sizeof cfg->bind, "%s", v) < (int)sizeof cfg->bind;
-        else if (!strcmp(a, "--dicom-port"))
+        else if (!strcmp(a, "--peer")) {
+            vp_error perr = {0};
+            if (config_add_peer(cfg, v, &perr) != VP_OK) {
+                fprintf(stderr, "vetpacs serve: %s\n", perr.msg);
+                return 2;
+            }
+        } else if (!strcmp(a, "--dicom-port"))
             ok = parse_port(v, &cfg->dicom_port);
         else if (!strcmp(a, "--http-port"))
             ok = parse_port(v, &cfg->http_port);

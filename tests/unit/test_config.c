@@ -632,6 +632,49 @@ TEST(out_of_memory)
     clear_env();
 }
 
+TEST(peers_from_options)
+{
+    config c;
+    config_defaults(&c);
+    vp_error err = {0};
+    CHECK_OK(config_add_peer(&c, "CT_ROOM@ct.clinic.local:104", &err));
+    CHECK_OK(config_add_peer(&c, "WS 2@[::1]:11113", &err));
+    CHECK_INT(c.remote_count, 2);
+    const config_remote *r = config_find_remote(&c, "CT_ROOM");
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_STR(r->host, "ct.clinic.local");
+        CHECK_INT(r->port, 104);
+        CHECK_STR(r->name, "CT_ROOM");
+    }
+    r = config_find_remote(&c, "WS 2");
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_STR(r->host, "::1");
+        CHECK_STR(r->name, "WS-2");
+    }
+    /* the same AE again replaces it */
+    CHECK_OK(config_add_peer(&c, "CT_ROOM@10.0.0.7:4242", &err));
+    CHECK_INT(c.remote_count, 2);
+    r = config_find_remote(&c, "CT_ROOM");
+    CHECK(r && r->port == 4242 && strcmp(r->host, "10.0.0.7") == 0);
+    CHECK_OK(config_validate(&c, &err));
+    static const char *const bad[] = {"CT",
+                                      "CT@host",
+                                      "@host:104",
+                                      "CT@:104",
+                                      "CT@host:0",
+                                      "CT@host:70000",
+                                      "WAYTOOLONGAETITLE17@h:1",
+                                      "A\\B@h:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vp_error_clear(&err);
+        CHECK_INT(config_add_peer(&c, bad[i], &err), VP_EINVAL);
+        CHECK(strstr(err.msg, "--peer") != NULL);
+    }
+    CHECK_INT(c.remote_count, 2);
+}
+
 int main(void)
 {
     RUN(defaults);
@@ -654,5 +697,6 @@ int main(void)
     RUN(precedence);
     RUN(validate);
     RUN(out_of_memory);
+    RUN(peers_from_options);
     DONE();
 }
