@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Compiles a C-FIND request Identifier (PS3.4 C.4.1.1.3) into one SELECT over the index: the
+ * level's table joined up to patient, one condition per matching key (match.c), the columns
+ * of the return keys the index holds, a stable order and an optional limit.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "qry/internal.h"
+
+#define VALUE_BYTES_MAX (8u << 20) /* one key value after conversion to UTF-8 */
+
+struct qry {
+    qry_level level;    /* Query/Retrieve Level */
+    char *sql;          /* the SELECT, NUL-terminated */
+    char **params;      /* parameter texts */
+    size_t n_params;    /* their number */
+    uint32_t *col_tags; /* tag of each SELECT column (0 for the row id) */
+    size_t n_cols;      /* SELECT columns */
+    qry_key *keys;      /* return keys in Identifier order */
+    size_t n_keys;      /* their number */
+};
+
+/* Work state of one compilation; everything it owns is freed by build_fini. */
+typedef struct build {
+    const qry_opts *opts;         /* resolved options */
+    qry_level level;              /* query level */
+    vp_buf where;                 /* conditions joined by AND */
+    vp_buf cols;                  /* ", table.column" for each return column */
+    qry_cond cond;                /* parameters (sql points at where) */
+    const qry_key_def **col_defs; /* key of each column after the row id */
+    uint32_t *col_tags;           /* tags of those columns */
+    size_t n_cols;                /* columns after the row id */
+    qry_key *keys;                /* return keys */
+    size_t n_keys;                /* used */
+    bool skip_date_time;          /* Study Date and Time matched together already */
+} build;
+
+static void build_fini(build *b)
+{
+    vp_buf_fini(&b->where);
+    vp_buf_fini(&b->cols);
+    for (size_t i = 0; i < b->cond.n_params; i++)
+        vp_free(b->cond.params[i]);
+    vp_free(b->cond.params);
+    vp_free(b->col_defs);
+    vp_free(b->col_tags);
+    vp_free(b->keys);
+}
+
+const char *qry_level_name(qry_level level)
+{
+    static const char *const names[] = {"PATIENT", "STUDY", "SERIES", "IMAGE"};
+    return (unsigned)level < 4 ? names[level] : "?";
+}
+
+/* Reads Query/Retrieve Level (0008,0052); missing or unknown is an invalid Identifier, which
+ * C-FIND answers with A900 (PS3.4 C.4.1.1.4). */
+static vp_status read_level(const dcm_dataset *id, qry_level *level, vp_error *err)
+{
+    const dcm_element *el = dcm_dataset_find(id, QRY_TAG_QUERY_RETRIEVE_LEVEL);
+    const char *s = NULL;
+    size_t n = 0;
+    if (!el || dcm_element_is_sequence(el) || dcm_element_get_str(el, 0, &s, &n) != VP_OK || n == 0)
+        return vp_error_set(err, VP_EINVAL, "Query/Retrieve Level (0008,0052) missing");
+    for (int l = QRY_LEVEL_PATIENT; l <= QRY_LEVEL_IMAGE; l++) {
+        const char *name = qry_level_name((qry_level)l);
+        if (dcm_element_vm(el) == 1 && n == strlen(name) && memcmp(s, name, n) == 0) {
+            *level = (qry_level)l;
+            return VP_OK;
+        }
+    }
+    return vp_error_set(err, VP_EINVAL, "Query/Retrieve Level (0008,0052) \"%.*s\" unknown",
+                        (int)(n > 16 ? 16 : n), s);
+}
+
+/* The value of a key as trimmed UTF-8 in out (text VRs converted from the Specific Character
+ * Set in effect for ds). */
+static vp_status key_text(const dcm_dataset *ds, const dcm_element *el, enum dcm_vr vr, vp_buf *out)
+{
+    const uint8_t *v = dcm_element_value(el);
+    size_t n = dcm_element_length(el);
+    vp_buf_reset(out);
+    if (!v || n == 0)
+        return VP_OK;
+    if (n > VALUE_BYTES_MAX)
+        return VP_ELIMIT;
+    if (dcm_vr_is_text(vr)) {
+        const char *cs;
+        size_t cslen;
+        dcm_dataset_charset(ds, &cs, &cslen);
+        return dcm_text_to_utf8(cs, cslen, vr, v, n, out);
+    }
+    return vp_buf_append(out, v, n);
+}
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == 0))
+        (*n)--;
+    while (*n && **s == ' ')
+        (*s)++, (*n)--;
+}
+
+/* Splits text at "\" into vals (arrays allocated here, values borrowed from text). Sets
+ * vals->n = 0 for universal matching (C.2.2.2.3: zero length; C.2.2.2.4 note: "*"). */
+static vp_status split_values(const char *text, size_t len, uint32_t max_values, uint32_t tag,
+                              qry_values *vals, vp_error *err)
+{
+    memset(vals, 0, sizeof *vals);
+    trim(&text, &len);
+    if (len == 0 || (len == 1 && text[0] == '*'))
+        return VP_OK;
+    if (len == 2 && text[0] == '"' && text[1] == '"') {
+        vals->empty_only = true;
+        return VP_OK;
+    }
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++)
+        count += text[i] == '\\';
+    if (count > max_values)
+        return vp_error_set(err, VP_ELIMIT, "(%04X,%04X) has %zu values, at most %u accepted",
+                            DCM_GROUP(tag), DCM_ELEMENT(tag), count, max_values);
+    vals->v = vp_calloc(count, sizeof *vals->v);
+    vals->len = vp_calloc(count, sizeof *vals->len);
+    if (!vals->v || !vals->len)
+        return VP_ENOMEM;
+    const char *p = text, *end = text + len;
+    while (p <= end) {
+        const char *sep = memchr(p, '\\', (size_t)(end - p));
+        const char *stop = sep ? sep : end;
+        const char *s = p;
+        size_t n = (size_t)(stop - p);
+        trim(&s, &n);
+        if (n) { /* empty values of a list add nothing */
+            vals->v[vals->n] = s;
+            vals->len[vals->n] = n;
+            vals->n++;
+        }
+        p = stop + 1;
+    }
+    return VP_OK;
+}
+
+static void values_fini(qry_values *vals)
+{
+    vp_free(vals->v);
+    vp_free(vals->len);
+}
+
+static vp_status grow(void **p, size_t n, size_t size)
+{
+    size_t bytes;
+    if (vp_mul_size(n, size, &bytes))
+        return VP_ENOMEM;
+    void *q = vp_realloc(*p, bytes ? bytes : 1);
+    if (!q)
+        return VP_ENOMEM;
+    *p = q;
+    return VP_OK;
+}
+
+/* Records a return key and, when its table is joined, a SELECT column for it. */
+static vp_status add_return_key(build *b, uint32_t tag, const qry_key_def *def)
+{
+    int column = -1;
+    if (def && def->table <= b->level) {
+        for (size_t i = 0; i < b->n_cols; i++)
+            if (b->col_defs[i]->table == def->table && !strcmp(b->col_defs[i]->column, def->column))
+                column = (int)i + 1;
+        if (column < 0) {
+            if (grow((void **)&b->col_defs, b->n_cols + 1, sizeof *b->col_defs) ||
+                grow((void **)&b->col_tags, b->n_cols + 1, sizeof *b->col_tags))
+                return VP_ENOMEM;
+            b->col_defs[b->n_cols] = def;
+            b->col_tags[b->n_cols] = tag;
+            b->n_cols++;
+            column = (int)b->n_cols;
+            if (vp_buf_printf(&b->cols, ", %s.%s", qry__table_name(def->table), def->column))
+                return VP_ENOMEM;
+        }
+    }
+    if (grow((void **)&b->keys, b->n_keys + 1, sizeof *b->keys))
+        return VP_ENOMEM;
+    b->keys[b->n_keys++] = (qry_key){tag, column};
+    return VP_OK;
+}
+
+/* The element holding the matching value of a key: the Code Value of the single item of a
+ * code sequence (C.2.2.2.6), else the element itself. NULL for universal matching. */
+static vp_status match_element(const qry_key_def *def, const dcm_element *el,
+                               const dcm_element **out, const dcm_dataset **ds, vp_error *err)
+{
+    uint32_t t = def->tag;
+    *out = NULL;
+    if (def->kind != QRY_KIND_CODE_SEQ) {
+        enum dcm_vr vr = dcm_element_vr(el);
+        if (dcm_element_is_sequence(el) || (vr != def->vr && vr != DCM_VR_UN))
+            return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) has VR %s, expected %s",
+                                DCM_GROUP(t), DCM_ELEMENT(t), dcm_vr_name(vr),
+                                dcm_vr_name((enum dcm_vr)def->vr));
+        *out = el;
+        return VP_OK;
+    }
+    if (!dcm_element_is_sequence(el)) {
+        if (dcm_element_length(el) == 0)
+            return VP_OK; /* a zero-length SQ read as such is universal too */
+        return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) is not a sequence", DCM_GROUP(t),
+                            DCM_ELEMENT(t));
+    }
+    size_t items = dcm_element_item_count(el);
+    if (items == 0)
+        return VP_OK; /* C.2.2.2.6: no item key attribute, universal */
+    if (items > 1)
+        return vp_error_set(err, VP_EINVAL,
+                            "key (%04X,%04X) has %zu items, sequence matching takes one "
+                            "(PS3.4 C.2.2.2.6)",
+                            DCM_GROUP(t), DCM_ELEMENT(t), items);
+    *ds = dcm_element_item(el, 0);
+    const dcm_element *cv = dcm_dataset_find(*ds, DCM_TAG(0x0008, 0x0100));
+    if (!cv)
+        return VP_OK; /* Coding Scheme Designator and Code Meaning are return keys only */
+    enum dcm_vr vr = dcm_element_vr(cv);
+    if (dcm_element_is_sequence(cv) || (vr != DCM_VR_SH && vr != DCM_VR_UN))
+        return vp_error_set(err, VP_EINVAL, "Code Value (0008,0100) in (%04X,%04X) has VR %s",
+                            DCM_GROUP(t), DCM_ELEMENT(t), dcm_vr_name(vr));
+    *out = cv;
+    return VP_OK;
+}
+
+/* Appends " AND <condition>" for one key. */
+static vp_status add_condition(build *b, const qry_key_def *def, const qry_values *vals,
+                               vp_error *err)
+{
+    char col[64];
+    snprintf(col, sizeof col, "%s.%s", qry__table_name(def->table), def->column);
+    vp_status st = vp_buf_puts(&b->where, b->where.len ? " AND " : "");
+    /* Patient's Sex Neutered is a patient key kept per study: at PATIENT level it matches
+     * when any study of the animal matches. */
+    bool below = def->table > b->level;
+    if (!st && below)
+        st = vp_buf_printf(&b->where, "EXISTS (SELECT 1 FROM %s WHERE %s.patient = patient.id AND ",
+                           qry__table_name(def->table), qry__table_name(def->table));
+    if (!st)
+        st = qry__match(&b->cond, def, col, vals, b->opts, err);
+    if (!st && below)
+        st = vp_buf_puts(&b->where, ")");
+    return st;
+}
+
+/* C.2.2.2.5.4 combined datetime matching of Study Date and Study Time, when negotiated. */
+static vp_status combined_datetime(build *b, const dcm_dataset *id, vp_error *err)
+{
+    const dcm_element *de = dcm_dataset_find(id, DCM_TAG(0x0008, 0x0020));
+    const dcm_element *te = dcm_dataset_find(id, DCM_TAG(0x0008, 0x0030));
+    if (!b->opts->combined_datetime || !de || !te || b->level < QRY_LEVEL_STUDY ||
+        dcm_element_is_sequence(de) || dcm_element_is_sequence(te))
+        return VP_OK;
+    vp_buf d, t;
+    vp_buf_init(&d, 0);
+    vp_buf_init(&t, 0);
+    vp_status st = key_text(id, de, DCM_VR_DA, &d);
+    if (!st)
+        st = key_text(id, te, DCM_VR_TM, &t);
+    const char *ds = d.data ? (const char *)d.data : "", *ts = t.data ? (const char *)t.data : "";
+    size_t dn = d.len, tn = t.len;
+    trim(&ds, &dn);
+    trim(&ts, &tn);
+    if (!st && memchr(ds, '-', dn) && memchr(ts, '-', tn)) {
+        size_t mark = b->where.len;
+        st = vp_buf_puts(&b->where, b->where.len ? " AND " : "");
+        if (!st)
+            st = qry__match_datetime(&b->cond, ds, dn, ts, tn, b->opts, err);
+        if (st == VP_ENOTFOUND) { /* not the same form: each matches alone */
+            b->where.len = mark;
+            if (b->where.data)
+                b->where.data[mark] = 0;
+            st = VP_OK;
+        } else if (!st) {
+            b->skip_date_time = true;
+        }
+    }
+    vp_buf_fini(&d);
+    vp_buf_fini(&t);
+    return st;
+}
+
+static vp_status compile_key(build *b, const dcm_dataset *id, const dcm_element *el, vp_buf *text,
+                             vp_error *err)
+{
+    uint32_t tag = dcm_element_tag(el);
+    const qry_key_def *def = qry__key_find(tag);
+    if (def && def->level > b->level) {
+        if (b->opts->ignore_lower_keys)
+            return VP_OK;
+        const char *kw = dcm_dict_keyword(tag);
+        return vp_error_set(err, VP_EINVAL,
+                            "key (%04X,%04X) %s is below the query level %s (PS3.4 C.4.1.2.1)",
+                            DCM_GROUP(tag), DCM_ELEMENT(tag), kw, qry_level_name(b->level));
+    }
+    vp_status st = add_return_key(b, tag, def);
+    if (st || !def || def->kind == QRY_KIND_RETURN)
+        return st;
+    if (b->skip_date_time && (tag == DCM_TAG(0x0008, 0x0020) || tag == DCM_TAG(0x0008, 0x0030)))
+        return VP_OK;
+    const dcm_element *mel;
+    const dcm_dataset *ds = id;
+    st = match_element(def, el, &mel, &ds, err);
+    if (st || !mel)
+        return st;
+    enum dcm_vr vr = def->kind == QRY_KIND_CODE_SEQ ? DCM_VR_SH : (enum dcm_vr)def->vr;
+    st = key_text(ds, mel, vr, text);
+    if (st == VP_ELIMIT)
+        return vp_error_set(err, st, "key (%04X,%04X) value too long", DCM_GROUP(tag),
+                            DCM_ELEMENT(tag));
+    if (st)
+        return st;
+    qry_values vals;
+    st = split_values(text->data ? (const char *)text->data : "", text->len, b->opts->max_values,
+                      tag, &vals, err);
+    if (!st && (vals.n || vals.empty_only))
+        st = add_condition(b, def, &vals, err);
+    values_fini(&vals);
+    return st;
+}
+
+static const char *const from_clause[] = {
+    [QRY_LEVEL_PATIENT] = " FROM patient",
+    [QRY_LEVEL_STUDY] = " FROM study JOIN patient ON patient.id = study.patient",
+    [QRY_LEVEL_SERIES] = " FROM series JOIN study ON study.id = series.study"
+                         " JOIN patient ON patient.id = study.patient",
+    [QRY_LEVEL_IMAGE] = " FROM instance JOIN series ON series.id = instance.series"
+                        " JOIN study ON study.id = series.study"
+                        " JOIN patient ON patient.id = study.patient",
+};
+
+static const char *const level_table[] = {"patient", "study", "series", "instance"};
+
+vp_status qry_compile(const dcm_dataset *identifier, const qry_opts *opts, qry **out, vp_error *err)
+{
+    *out = NULL;
+    qry_opts o = opts ? *opts : (qry_opts){0};
+    if (o.max_values == 0)
+        o.max_values = QRY_DEFAULT_MAX_VALUES;
+    build b = {.opts = &o};
+    vp_buf_init(&b.where, 0);
+    vp_buf_init(&b.cols, 0);
+    b.cond.sql = &b.where;
+    vp_buf sql, text;
+    vp_buf_init(&sql, 0);
+    vp_buf_init(&text, VALUE_BYTES_MAX);
+    qry *q = NULL;
+    vp_status st = read_level(identifier, &b.level, err);
+    if (!st && o.model == QRY_MODEL_STUDY_ROOT && b.level == QRY_LEVEL_PATIENT)
+        st = vp_error_set(err, VP_EINVAL,
+                          "Query/Retrieve Level PATIENT is not in the Study Root "
+                          "model (PS3.4 C.6.2)");
+    if (!st)
+        st = combined_datetime(&b, identifier, err);
+    for (size_t i = 0; !st && i < dcm_dataset_count(identifier); i++) {
+        const dcm_element *el = dcm_dataset_at(identifier, i);
+        uint32_t tag = dcm_element_tag(el);
+        /* Specific Character Set is never matched (C.2.2.2); the level is not a key; group
+         * lengths carry nothing. */
+        if (tag == DCM_TAG_SPECIFIC_CHARACTER_SET || tag == QRY_TAG_QUERY_RETRIEVE_LEVEL ||
+            DCM_ELEMENT(tag) == 0)
+            continue;
+        st = compile_key(&b, identifier, el, &text, err);
+    }
+    const char *lt = level_table[b.level];
+    if (!st)
+        st = vp_buf_printf(&sql, "SELECT %s.id%s%s", lt, b.cols.data ? (char *)b.cols.data : "",
+                           from_clause[b.level]);
+    if (!st && b.where.len)
+        st = vp_buf_printf(&sql, " WHERE %s", (char *)b.where.data);
+    if (!st)
+        st = vp_buf_printf(&sql, " ORDER BY %s.id", lt);
+    if (!st && o.limit)
+        st = vp_buf_printf(&sql, " LIMIT %u", o.limit);
+    if (!st && !(q = vp_calloc(1, sizeof *q)))
+        st = VP_ENOMEM;
+    if (!st) {
+        q->level = b.level;
+        q->sql = (char *)vp_buf_take(&sql, NULL);
+        q->params = b.cond.params, q->n_params = b.cond.n_params;
+        b.cond.params = NULL, b.cond.n_params = 0;
+        q->keys = b.keys, q->n_keys = b.n_keys;
+        b.keys = NULL;
+        q->n_cols = b.n_cols + 1;
+        q->col_tags = vp_calloc(q->n_cols, sizeof *q->col_tags);
+        if (!q->sql || !q->col_tags) {
+            st = VP_ENOMEM;
+        } else {
+            for (size_t i = 0; i < b.n_cols; i++)
+                q->col_tags[i + 1] = b.col_tags[i];
+            *out = q;
+            q = NULL;
+        }
+    }
+    if (st == VP_ENOMEM)
+        vp_error_set(err, st, "out of memory compiling the query");
+    qry_free(q);
+    build_fini(&b);
+    vp_buf_fini(&sql);
+    vp_buf_fini(&text);
+    return st;
+}
+
+void qry_free(qry *q)
+{
+    if (!q)
+        return;
+    vp_free(q->sql);
+    for (size_t i = 0; i < q->n_params; i++)
+        vp_free(q->params[i]);
+    vp_free(q->params);
+    vp_free(q->col_tags);
+    vp_free(q->keys);
+    vp_free(q);
+}
+
+qry_level qry_get_level(const qry *q)
+{
+    return q->level;
+}
+
+const char *qry_sql(const qry *q)
+{
+    return q->sql;
+}
+
+size_t qry_param_count(const qry *q)
+{
+    return q->n_params;
+}
+
+const char *qry_param(const qry *q, size_t i)
+{
+    return i < q->n_params ? q->params[i] : NULL;
+}
+
+size_t qry_column_count(const qry *q)
+{
+    return q->n_cols;
+}
+
+uint32_t qry_column_tag(const qry *q, size_t i)
+{
+    return i < q->n_cols ? q->col_tags[i] : 0;
+}
+
+size_t qry_return_key_count(const qry *q)
+{
+    return q->n_keys;
+}
+
+const qry_key *qry_return_key(const qry *q, size_t i)
+{
+    return i < q->n_keys ? &q->keys[i] : NULL;
+}

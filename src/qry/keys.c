@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The keys of the Patient Root and Study Root Query/Retrieve Information Models (PS3.4 C.6.1.1,
+ * C.6.2.1) that the index holds as columns, with the veterinary attributes of CP-643 (PS3.3
+ * C.7.1.1). Keys not listed here are return keys only. The level is the attribute's level in
+ * the model; the table is where idx stores it (Patient's Sex Neutered and Patient's Weight
+ * are kept per study since they change over the animal's life).
+ */
+#include "qry/internal.h"
+
+#define K(g, e, lvl, tbl, kind, vr, col)                                                           \
+    {                                                                                              \
+        DCM_TAG(g, e), QRY_LEVEL_##lvl, QRY_T_##tbl, QRY_KIND_##kind, DCM_VR_##vr, col             \
+    }
+
+/* Sorted by tag. */
+static const qry_key_def keys[] = {
+    K(0x0008, 0x0016, IMAGE, INSTANCE, UID, UI, "sop_class"),
+    K(0x0008, 0x0018, IMAGE, INSTANCE, UID, UI, "sop_uid"),
+    K(0x0008, 0x0020, STUDY, STUDY, DA, DA, "study_date"),
+    K(0x0008, 0x0030, STUDY, STUDY, TM, TM, "study_time"),
+    K(0x0008, 0x0050, STUDY, STUDY, TEXT, SH, "accession"),
+    K(0x0008, 0x0060, SERIES, SERIES, TEXT, CS, "modality"),
+    K(0x0008, 0x0061, STUDY, STUDY, MODALITIES, CS, "modalities"),
+    K(0x0008, 0x0090, STUDY, STUDY, PN, PN, "referring"),
+    K(0x0008, 0x1030, STUDY, STUDY, TEXT, LO, "description"),
+    K(0x0008, 0x103E, SERIES, SERIES, TEXT, LO, "description"),
+    K(0x0010, 0x0010, PATIENT, PATIENT, PN, PN, "patient_name"),
+    K(0x0010, 0x0020, PATIENT, PATIENT, TEXT, LO, "patient_id"),
+    K(0x0010, 0x0021, PATIENT, PATIENT, TEXT, LO, "issuer"),
+    K(0x0010, 0x0030, PATIENT, PATIENT, DA, DA, "birth_date"),
+    K(0x0010, 0x0040, PATIENT, PATIENT, TEXT, CS, "sex"),
+    K(0x0010, 0x1030, STUDY, STUDY, DS, DS, "weight"),
+    K(0x0010, 0x2201, PATIENT, PATIENT, TEXT, LO, "species"),
+    K(0x0010, 0x2202, PATIENT, PATIENT, CODE_SEQ, SQ, "species_code"),
+    K(0x0010, 0x2203, PATIENT, STUDY, TEXT, CS, "sex_neutered"),
+    K(0x0010, 0x2292, PATIENT, PATIENT, TEXT, LO, "breed"),
+    K(0x0010, 0x2293, PATIENT, PATIENT, CODE_SEQ, SQ, "breed_code"),
+    K(0x0010, 0x2297, PATIENT, PATIENT, PN, PN, "owner_name"),
+    K(0x0010, 0x2298, PATIENT, PATIENT, TEXT, CS, "owner_role"),
+    K(0x0010, 0x2299, PATIENT, PATIENT, TEXT, LO, "clinic"),
+    K(0x0018, 0x0015, SERIES, SERIES, TEXT, CS, "body_part"),
+    K(0x0020, 0x000D, STUDY, STUDY, UID, UI, "study_uid"),
+    K(0x0020, 0x000E, SERIES, SERIES, UID, UI, "series_uid"),
+    K(0x0020, 0x0010, STUDY, STUDY, TEXT, SH, "study_id"),
+    K(0x0020, 0x0011, SERIES, SERIES, IS, IS, "series_number"),
+    K(0x0020, 0x0013, IMAGE, INSTANCE, IS, IS, "instance_number"),
+    K(0x0020, 0x1206, STUDY, STUDY, RETURN, IS, "n_series"),    /* Number of Study Related Series */
+    K(0x0020, 0x1208, STUDY, STUDY, RETURN, IS, "n_instances"), /* ... Study Related Instances */
+    K(0x0020, 0x1209, SERIES, SERIES, RETURN, IS, "n_instances"), /* ... Series Related ... */
+    K(0x0028, 0x0008, IMAGE, INSTANCE, IS, IS, "frames"),
+};
+
+const qry_key_def *qry__key_find(uint32_t tag)
+{
+    size_t lo = 0, hi = sizeof keys / sizeof keys[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid].tag == tag)
+            return &keys[mid];
+        if (keys[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *qry__table_name(unsigned table)
+{
+    static const char *const names[] = {"patient", "study", "series", "instance"};
+    return table < 4 ? names[table] : "?";
+}

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for src/qry: identifiers compiled to SQL and run for real against an index built
+ * with idx_instance_put, one test per matching type of PS3.4 C.2.2.2, the veterinary keys, the
+ * level rules, errors and allocation failures. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "idx/idx.h"
+#include "qry/qry.h"
+
+#define T(g, e) DCM_TAG(g, e)
+#define STUDY_UID T(0x0020, 0x000D)
+#define SERIES_UID T(0x0020, 0x000E)
+#define SOP_UID T(0x0008, 0x0018)
+
+static char db_path[64];
+static sqlite3 *db;
+
+typedef struct rec_spec {
+    const char *pid, *name, *species, *species_code, *breed, *breed_code, *clinic, *neutered;
+    const char *study, *date, *time, *accession, *series, *modality, *series_number, *sop;
+} rec_spec;
+
+static void put(idx *x, const rec_spec *s)
+{
+    idx_record r;
+    memset(&r, 0, sizeof r);
+#define SET(field, v) snprintf(r.field, sizeof r.field, "%s", (v) ? (v) : "")
+    SET(patient_id, s->pid);
+    SET(patient_name, s->name);
+    SET(species, s->species);
+    SET(species_code, s->species_code);
+    SET(breed, s->breed);
+    SET(breed_code, s->breed_code);
+    SET(clinic, s->clinic);
+    SET(sex_neutered, s->neutered);
+    SET(study_uid, s->study);
+    SET(study_date, s->date);
+    SET(study_time, s->time);
+    SET(accession, s->accession);
+    SET(series_uid, s->series);
+    SET(modality, s->modality);
+    SET(series_number, s->series_number);
+    SET(sop_instance_uid, s->sop);
+    SET(sop_class_uid, "1.2.840.10008.5.1.4.1.1.1.1");
+    snprintf(r.path, sizeof r.path, "objects/%s.dcm", s->sop);
+#undef SET
+    r.frames = 1;
+    r.size = 10;
+    vp_error err;
+    vp_error_clear(&err);
+    if (idx_instance_put(x, &r, &err) != VP_OK) {
+        fprintf(stderr, "idx_instance_put: %s\n", err.msg);
+        exit(2);
+    }
+}
+
+/* Four studies of three animals; unknown (empty) values on purpose. */
+static void setup(void)
+{
+    snprintf(db_path, sizeof db_path, "/tmp/vp_test_qry_%d.db", (int)getpid());
+    unlink(db_path);
+    idx *x;
+    vp_error err;
+    vp_error_clear(&err);
+    if (idx_open(db_path, &x, &err) != VP_OK) {
+        fprintf(stderr, "idx_open: %s\n", err.msg);
+        exit(2);
+    }
+    static const rec_spec recs[] = {
+        {"P1", "Smith^Rex", "Canine", "448771007", "Border Collie", "", "Tierklinik", "ALTERED",
+         "1.1", "20240105", "101500", "A%1", "1.1.1", "DX", "1", "1.1.1.1"},
+        {"P1", "Smith^Rex", "Canine", "448771007", "Border Collie", "", "Tierklinik", "ALTERED",
+         "1.1", "20240105", "101500", "A%1", "1.1.2", "CT", "2", "1.1.2.1"},
+        {"P_2", "jones^bella", "Feline", "448169003", "", "", "", "UNALTERED", "1.2", "20240220",
+         "083000", "A11", "1.2.1", "MR", "1", "1.2.1.1"},
+        {"P3", "O'Neil^Max[1]", "Canine", "", "Labrador", "2789006", "Vet%Clinic", "", "1.3", "",
+         "", "AX1", "1.3.1", "US", "1", "1.3.1.1"},
+        {"P3", "O'Neil^Max[1]", "Canine", "", "Labrador", "2789006", "Vet%Clinic", "", "1.4",
+         "20231231", "235959.5", "", "1.4.1", "CT", "01", "1.4.1.1"},
+        {"P4", "M\xc3\xbcller^Luna", "Equine", "", "", "", "Pferdeklinik", "", "1.5", "20220101",
+         "", "", "1.5.1", "DX", "3", "1.5.1.1"},
+    };
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
+        put(x, &recs[i]);
+    idx_close(x);
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "sqlite3_open_v2 failed\n");
+        exit(2);
+    }
+}
+
+static dcm_dataset *ident(const char *level)
+{
+    dcm_dataset *ds = dcm_dataset_new();
+    if (level)
+        dcm_dataset_set_str(ds, QRY_TAG_QUERY_RETRIEVE_LEVEL, DCM_VR_CS, level);
+    return ds;
+}
+
+static void key(dcm_dataset *ds, uint32_t tag, enum dcm_vr vr, const char *v)
+{
+    dcm_dataset_set_str(ds, tag, vr, v);
+}
+
+/*
+ * Compiles ds (freed here), runs the SQL and returns the values of the return key `out_tag`
+ * of the matches joined by ",", or "ERR:<status>" when compiling failed.
+ */
+static char result[8192];
+static const char *run(dcm_dataset *ds, const qry_opts *opts, uint32_t out_tag)
+{
+    if (!dcm_dataset_find(ds, out_tag))
+        dcm_dataset_set_str(ds, out_tag, dcm_dict_vr(out_tag), "");
+    qry *q;
+    vp_error err;
+    vp_error_clear(&err);
+    vp_status st = qry_compile(ds, opts, &q, &err);
+    dcm_dataset_free(ds);
+    if (st) {
+        snprintf(result, sizeof result, "ERR:%s", vp_status_name(st));
+        if (err.msg[0] == 0)
+            strcat(result, " (no message)");
+        return result;
+    }
+    int col = -1;
+    for (size_t i = 0; i < qry_return_key_count(q); i++)
+        if (qry_return_key(q, i)->tag == out_tag)
+            col = qry_return_key(q, i)->column;
+    sqlite3_stmt *stmt = NULL;
+    result[0] = 0;
+    if (col < 0 || sqlite3_prepare_v2(db, qry_sql(q), -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf(result, sizeof result, "SQL:%s: %s", qry_sql(q), sqlite3_errmsg(db));
+        qry_free(q);
+        return result;
+    }
+    CHECK_INT(sqlite3_bind_parameter_count(stmt), qry_param_count(q));
+    for (size_t i = 0; i < qry_param_count(q); i++)
+        sqlite3_bind_text(stmt, (int)i + 1, qry_param(q, i), -1, SQLITE_STATIC);
+    CHECK_INT(sqlite3_column_count(stmt), qry_column_count(q));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (result[0])
+            strncat(result, ",", sizeof result - strlen(result) - 1);
+        const char *v = (const char *)sqlite3_column_text(stmt, col);
+        strncat(result, v ? v : "(null)", sizeof result - strlen(result) - 1);
+    }
+    if (rc != SQLITE_DONE)
+        snprintf(result, sizeof result, "STEP:%s", sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+    qry_free(q);
+    return result;
+}
+
+/* One key at STUDY level, returning the Study Instance UIDs. */
+static const char *study1(uint32_t tag, enum dcm_vr vr, const char *v, const qry_opts *o)
+{
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, tag, vr, v);
+    return run(ds, o, STUDY_UID);
+}
+
+static const qry_opts strict = {.unknown_fails = true};
+
+TEST(universal_matching)
+{
+    /* C.2.2.2.3: zero length matches all; "*" is the same (C.2.2.2.4 note). */
+    CHECK_STR(run(ident("STUDY"), NULL, STUDY_UID), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(study1(T(0x0010, 0x0010), DCM_VR_PN, "", NULL), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(study1(T(0x0010, 0x0010), DCM_VR_PN, "*", NULL), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(study1(T(0x0008, 0x0020), DCM_VR_DA, "*", NULL), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(run(ident("PATIENT"), NULL, T(0x0010, 0x0020)), "P1,P_2,P3,P4");
+}
+
+TEST(single_value_matching)
+{
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_LO, "P1", NULL), "1.1");
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_LO, "p1", NULL), "");          /* case-sensitive */
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_LO, " P3 ", NULL), "1.3,1.4"); /* padding */
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, "1.2", NULL), "1.2");
+    CHECK_STR(study1(T(0x0008, 0x0020), DCM_VR_DA, "20240105", &strict), "1.1");
+    /* a time of reduced precision matches the whole hour */
+    CHECK_STR(study1(T(0x0008, 0x0030), DCM_VR_TM, "10", &strict), "1.1");
+    /* IS compares as numbers: "01" stored, "1" asked */
+    dcm_dataset *ds = ident("SERIES");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.4");
+    key(ds, T(0x0020, 0x0011), DCM_VR_IS, "1");
+    CHECK_STR(run(ds, NULL, SERIES_UID), "1.4.1");
+}
+
+TEST(person_name_case)
+{
+    uint32_t pn = T(0x0010, 0x0010);
+    qry_opts ci = {.pn_case_insensitive = true};
+    CHECK_STR(study1(pn, DCM_VR_PN, "SMITH^REX", NULL), "");
+    CHECK_STR(study1(pn, DCM_VR_PN, "SMITH^REX", &ci), "1.1");
+    CHECK_STR(study1(pn, DCM_VR_PN, "Jones*", NULL), "");
+    CHECK_STR(study1(pn, DCM_VR_PN, "Jones*", &ci), "1.2");
+    CHECK_STR(study1(pn, DCM_VR_PN, "*^BELLA", &ci), "1.2");
+    /* case-insensitive names do not make other keys case-insensitive */
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_LO, "p*", &ci), "");
+}
+
+TEST(wild_card_matching)
+{
+    uint32_t pn = T(0x0010, 0x0010), pid = T(0x0010, 0x0020), acc = T(0x0008, 0x0050);
+    CHECK_STR(study1(pn, DCM_VR_PN, "Smith*", NULL), "1.1");
+    CHECK_STR(study1(pn, DCM_VR_PN, "?mith^R?x", NULL), "1.1");
+    CHECK_STR(study1(pn, DCM_VR_PN, "*i*", NULL), "1.1,1.3,1.4");
+    /* "?" is one character, also a multi-byte one */
+    CHECK_STR(study1(pn, DCM_VR_PN, "M?ller*", NULL), "1.5");
+    /* SQL metacharacters in a value are plain characters */
+    CHECK_STR(study1(acc, DCM_VR_SH, "A%1", &strict), "1.1");
+    CHECK_STR(study1(acc, DCM_VR_SH, "A%*", &strict), "1.1");
+    CHECK_STR(study1(acc, DCM_VR_SH, "A_1", &strict), "");
+    CHECK_STR(study1(pid, DCM_VR_LO, "P_*", NULL), "1.2");
+    CHECK_STR(study1(pid, DCM_VR_LO, "P3\\P_?", NULL), "1.2,1.3,1.4"); /* any value matches */
+    /* GLOB's own "[" */
+    CHECK_STR(study1(pn, DCM_VR_PN, "O'Neil^Max[1]", NULL), "1.3,1.4");
+    CHECK_STR(study1(pn, DCM_VR_PN, "*[1*", NULL), "1.3,1.4");
+    CHECK_STR(study1(pn, DCM_VR_PN, "*[a-z]*", NULL), "");
+    CHECK_STR(study1(T(0x0010, 0x2299), DCM_VR_LO, "Vet%*", &strict), "1.3,1.4");
+}
+
+TEST(list_of_uid_matching)
+{
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, "1.1\\1.3\\9.9", NULL), "1.1,1.3");
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, "1.2.abc", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, "1.1\\1.*", NULL), "ERR:VP_EINVAL");
+    /* a list of 10,000 passes, one more is refused before anything is allocated */
+    vp_buf b;
+    vp_buf_init(&b, 0);
+    for (int i = 0; i < 10000; i++)
+        if (i)
+            vp_buf_printf(&b, "\\1.2.%d", i);
+        else
+            vp_buf_puts(&b, "1.2");
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, (char *)b.data, NULL), "1.2");
+    vp_buf_puts(&b, "\\1.3");
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, (char *)b.data, NULL), "ERR:VP_ELIMIT");
+    qry_opts small = {.max_values = 2};
+    CHECK_STR(study1(STUDY_UID, DCM_VR_UI, "1.1\\1.2\\1.3", &small), "ERR:VP_ELIMIT");
+    vp_buf_fini(&b);
+}
+
+TEST(range_matching)
+{
+    uint32_t da = T(0x0008, 0x0020), tm = T(0x0008, 0x0030);
+    CHECK_STR(study1(da, DCM_VR_DA, "20240101-20240131", &strict), "1.1");
+    CHECK_STR(study1(da, DCM_VR_DA, "20240105-20240220", &strict), "1.1,1.2");
+    CHECK_STR(study1(da, DCM_VR_DA, "-20231231", &strict), "1.4,1.5");
+    CHECK_STR(study1(da, DCM_VR_DA, "20240201-", &strict), "1.2");
+    CHECK_STR(study1(da, DCM_VR_DA, "20240101 - 20240131", &strict), "1.1");
+    /* C.2.2.1.1: an unknown (empty) value matches any key */
+    CHECK_STR(study1(da, DCM_VR_DA, "20240101-20240131", NULL), "1.1,1.3");
+    CHECK_STR(study1(da, DCM_VR_DA, "-20231231", NULL), "1.3,1.4,1.5");
+    CHECK_STR(study1(tm, DCM_VR_TM, "0800-0900", &strict), "1.2");
+    CHECK_STR(study1(tm, DCM_VR_TM, "-1015", &strict), "1.1,1.2");
+    CHECK_STR(study1(tm, DCM_VR_TM, "2359-", &strict), "1.4");
+    CHECK_STR(study1(tm, DCM_VR_TM, "235959.5-235959.6", &strict), "1.4");
+    /* malformed or reversed ranges are refused (C.2.2.2.5.1: date1 <= date2) */
+    CHECK_STR(study1(da, DCM_VR_DA, "20240131-20240101", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(tm, DCM_VR_TM, "1200-1100", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(da, DCM_VR_DA, "-", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(da, DCM_VR_DA, "2024-01-01", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(da, DCM_VR_DA, "20241301", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(da, DCM_VR_DA, "2024*", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(tm, DCM_VR_TM, "25", NULL), "ERR:VP_EINVAL");
+    CHECK_STR(study1(tm, DCM_VR_TM, "1015.5", NULL), "ERR:VP_EINVAL");
+}
+
+TEST(combined_datetime_matching)
+{
+    qry_opts dt = {.combined_datetime = true, .unknown_fails = true};
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20231231-20240105");
+    key(ds, T(0x0008, 0x0030), DCM_VR_TM, "2359-1015");
+    CHECK_STR(run(ds, &dt, STUDY_UID), "1.1,1.4");
+    ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20231231-20240105");
+    key(ds, T(0x0008, 0x0030), DCM_VR_TM, "2359-1000");
+    CHECK_STR(run(ds, &dt, STUDY_UID), "1.4");
+    /* without the option each range applies alone: no time is in 23:59-10:00 */
+    ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20231231-20240105");
+    key(ds, T(0x0008, 0x0030), DCM_VR_TM, "2359-1000");
+    CHECK_STR(run(ds, &strict, STUDY_UID), "ERR:VP_EINVAL");
+    /* different forms: matched separately */
+    ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20231231-");
+    key(ds, T(0x0008, 0x0030), DCM_VR_TM, "0800-1100");
+    CHECK_STR(run(ds, &dt, STUDY_UID), "1.1,1.2");
+}
+
+TEST(veterinary_keys)
+{
+    CHECK_STR(study1(T(0x0010, 0x2201), DCM_VR_LO, "Canine", &strict), "1.1,1.3,1.4");
+    CHECK_STR(study1(T(0x0010, 0x2292), DCM_VR_LO, "Lab*", &strict), "1.3,1.4");
+    CHECK_STR(study1(T(0x0010, 0x2299), DCM_VR_LO, "Tierklinik", &strict), "1.1");
+    /* the unknown clinic of P_2 matches unless unknown values fail */
+    CHECK_STR(study1(T(0x0010, 0x2299), DCM_VR_LO, "Tierklinik", NULL), "1.1,1.2");
+    /* Empty Value Matching: "" asks for entities without a value */
+    CHECK_STR(study1(T(0x0010, 0x2299), DCM_VR_LO, "\"\"", NULL), "1.2");
+    CHECK_STR(study1(T(0x0008, 0x0050), DCM_VR_SH, "\"\"", NULL), "1.4,1.5");
+    /* sequence matching on the Code Value of the single item (C.2.2.2.6) */
+    dcm_dataset *ds = ident("STUDY");
+    dcm_element *sq;
+    dcm_dataset *item;
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+    dcm_element_add_item(sq, &item);
+    key(item, T(0x0008, 0x0100), DCM_VR_SH, "448169003");
+    key(item, T(0x0008, 0x0102), DCM_VR_SH, "SCT");
+    CHECK_STR(run(ds, &strict, STUDY_UID), "1.2");
+    ds = ident("PATIENT");
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2293), &sq);
+    dcm_element_add_item(sq, &item);
+    key(item, T(0x0008, 0x0100), DCM_VR_SH, "2789*");
+    CHECK_STR(run(ds, &strict, T(0x0010, 0x0020)), "P3");
+    /* an empty item or no item: universal, a return key */
+    ds = ident("PATIENT");
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+    dcm_element_add_item(sq, &item);
+    CHECK_STR(run(ds, &strict, T(0x0010, 0x2202)), "448771007,448169003,,");
+    /* two items: not a matching key the standard defines */
+    ds = ident("PATIENT");
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+    dcm_element_add_item(sq, &item);
+    dcm_element_add_item(sq, &item);
+    CHECK_STR(run(ds, NULL, T(0x0010, 0x0020)), "ERR:VP_EINVAL");
+    /* Patient's Sex Neutered is kept per study: at PATIENT level, any study matches */
+    ds = ident("PATIENT");
+    key(ds, T(0x0010, 0x2203), DCM_VR_CS, "ALTERED");
+    CHECK_STR(run(ds, &strict, T(0x0010, 0x0020)), "P1");
+    CHECK_STR(study1(T(0x0010, 0x2203), DCM_VR_CS, "UNALTERED", &strict), "1.2");
+}
+
+TEST(modalities_in_study)
+{
+    uint32_t mods = T(0x0008, 0x0061);
+    CHECK_STR(study1(mods, DCM_VR_CS, "CT", NULL), "1.1,1.4");
+    CHECK_STR(study1(mods, DCM_VR_CS, "C*", NULL), "1.1,1.4");
+    CHECK_STR(study1(mods, DCM_VR_CS, "MR\\US", NULL), "1.2,1.3");
+    CHECK_STR(study1(mods, DCM_VR_CS, "D*T", NULL), ""); /* not across "CT\DX" */
+    CHECK_STR(study1(mods, DCM_VR_CS, "", NULL), "1.1,1.2,1.3,1.4,1.5");
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    CHECK_STR(run(ds, NULL, mods), "CT\\DX");
+}
+
+TEST(levels)
+{
+    dcm_dataset *ds = ident("SERIES");
+    key(ds, T(0x0008, 0x0060), DCM_VR_CS, "CT");
+    CHECK_STR(run(ds, NULL, SERIES_UID), "1.1.2,1.4.1");
+    ds = ident("IMAGE");
+    key(ds, SERIES_UID, DCM_VR_UI, "1.1.1");
+    CHECK_STR(run(ds, NULL, SOP_UID), "1.1.1.1");
+    ds = ident("IMAGE");
+    key(ds, T(0x0010, 0x2201), DCM_VR_LO, "Feline");
+    CHECK_STR(run(ds, &strict, SOP_UID), "1.2.1.1");
+    /* missing or unknown level: A900 at the DIMSE edge */
+    CHECK_STR(run(ident(NULL), NULL, STUDY_UID), "ERR:VP_EINVAL");
+    CHECK_STR(run(ident("FOO"), NULL, STUDY_UID), "ERR:VP_EINVAL");
+    CHECK_STR(run(ident("study"), NULL, STUDY_UID), "ERR:VP_EINVAL");
+    CHECK_STR(run(ident("STUDY\\SERIES"), NULL, STUDY_UID), "ERR:VP_EINVAL");
+    /* keys below the level (C.4.1.2.1) */
+    ds = ident("STUDY");
+    key(ds, SERIES_UID, DCM_VR_UI, "");
+    CHECK_STR(run(ds, NULL, STUDY_UID), "ERR:VP_EINVAL");
+    ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0060), DCM_VR_CS, "CT");
+    qry_opts lenient = {.ignore_lower_keys = true};
+    CHECK_STR(run(ds, &lenient, STUDY_UID), "1.1,1.2,1.3,1.4,1.5");
+    ds = ident("PATIENT");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    CHECK_STR(run(ds, NULL, T(0x0010, 0x0020)), "ERR:VP_EINVAL");
+    qry_opts study_root = {.model = QRY_MODEL_STUDY_ROOT};
+    CHECK_STR(run(ident("PATIENT"), &study_root, T(0x0010, 0x0020)), "ERR:VP_EINVAL");
+    CHECK_STR(run(ident("STUDY"), &study_root, T(0x0010, 0x0020)), "P1,P_2,P3,P3,P4");
+}
+
+TEST(bad_values)
+{
+    /* a key whose VR is not the attribute's */
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_DA, "P1", NULL), "ERR:VP_EINVAL");
+    /* UN (e.g. from an implicit VR peer without the dictionary) is read as the attribute */
+    CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_UN, "P1", NULL), "1.1");
+    CHECK_STR(study1(T(0x0020, 0x0010), DCM_VR_SH, "", NULL), "1.1,1.2,1.3,1.4,1.5");
+    dcm_dataset *ds = ident("SERIES");
+    key(ds, T(0x0020, 0x0011), DCM_VR_IS, "one");
+    CHECK_STR(run(ds, NULL, SERIES_UID), "ERR:VP_EINVAL");
+    ds = ident("SERIES");
+    key(ds, T(0x0020, 0x0011), DCM_VR_IS, "1*");
+    CHECK_STR(run(ds, NULL, SERIES_UID), "ERR:VP_EINVAL");
+    ds = ident("STUDY");
+    dcm_element *sq;
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x0020), &sq);
+    CHECK_STR(run(ds, NULL, STUDY_UID), "ERR:VP_EINVAL");
+}
+
+TEST(character_set)
+{
+    /* a Latin-1 key matches the UTF-8 index value */
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 100");
+    key(ds, T(0x0010, 0x0010), DCM_VR_PN, "M\xfcller^*");
+    CHECK_STR(run(ds, NULL, STUDY_UID), "1.5");
+}
+
+TEST(return_keys_and_sql)
+{
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192");
+    key(ds, T(0x0008, 0x0062), DCM_VR_UI, "");       /* SOP Classes in Study: no column */
+    key(ds, T(0x0010, 0x0010), DCM_VR_PN, "Smith*"); /* matching and return key */
+    key(ds, T(0x0020, 0x1206), DCM_VR_IS, "5");      /* computed: returned, never matched */
+    key(ds, T(0x0009, 0x1001), DCM_VR_LO, "x");      /* private: return key only */
+    qry *q;
+    vp_error err;
+    vp_error_clear(&err);
+    qry_opts o = {.limit = 7};
+    CHECK_OK(qry_compile(ds, &o, &q, &err));
+    dcm_dataset_free(ds);
+    if (!q)
+        return;
+    CHECK_INT(qry_get_level(q), QRY_LEVEL_STUDY);
+    CHECK_INT(qry_return_key_count(q), 4);
+    CHECK_INT(qry_return_key(q, 0)->tag, T(0x0008, 0x0062));
+    CHECK_INT(qry_return_key(q, 0)->column, -1);
+    CHECK_INT(qry_return_key(q, 1)->tag, T(0x0009, 0x1001));
+    CHECK_INT(qry_return_key(q, 1)->column, -1);
+    CHECK_INT(qry_return_key(q, 2)->column, 1);
+    CHECK_INT(qry_column_tag(q, 1), T(0x0010, 0x0010));
+    CHECK_INT(qry_return_key(q, 3)->column, 2);
+    CHECK_INT(qry_column_tag(q, 2), T(0x0020, 0x1206));
+    CHECK_INT(qry_column_count(q), 3);
+    CHECK_INT(qry_param_count(q), 1);
+    CHECK_STR(qry_param(q, 0), "Smith*");
+    CHECK(qry_param(q, 1) == NULL);
+    CHECK_STR(qry_sql(q), "SELECT study.id, patient.patient_name, study.n_series"
+                          " FROM study JOIN patient ON patient.id = study.patient"
+                          " WHERE (patient.patient_name = '' OR patient.patient_name GLOB ?)"
+                          " ORDER BY study.id LIMIT 7");
+    qry_free(q);
+    qry_free(NULL);
+    CHECK_STR(qry_level_name(QRY_LEVEL_IMAGE), "IMAGE");
+    /* LIMIT applies to the run */
+    o.limit = 2;
+    CHECK_STR(run(ident("STUDY"), &o, STUDY_UID), "1.1,1.2");
+}
+
+/* Every allocation failure reports VP_ENOMEM and leaks nothing (ASan checks the leaks). */
+TEST(allocation_failures)
+{
+    int ok = 0;
+    for (long n = 1; n < 400 && !ok; n++) {
+        dcm_dataset *ds = ident("STUDY");
+        key(ds, T(0x0010, 0x0010), DCM_VR_PN, "Sm[ith*\\Jones");
+        key(ds, STUDY_UID, DCM_VR_UI, "1.1\\1.2");
+        key(ds, T(0x0008, 0x0061), DCM_VR_CS, "CT");
+        key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20240101-");
+        key(ds, T(0x0008, 0x0030), DCM_VR_TM, "1000-");
+        key(ds, T(0x0010, 0x0021), DCM_VR_LO, "");
+        qry_opts o = {.combined_datetime = true};
+        qry *q = NULL;
+        vp_error err;
+        vp_error_clear(&err);
+        vp_alloc_fail_after(n);
+        vp_status st = qry_compile(ds, &o, &q, &err);
+        vp_alloc_fail_after(0);
+        if (st == VP_OK)
+            ok = 1;
+        else if (st != VP_ENOMEM)
+            FAIL_AT("allocation %ld: %s %s", n, vp_status_name(st), err.msg);
+        qry_free(q);
+        dcm_dataset_free(ds);
+    }
+    CHECK(ok);
+}
+
+int main(void)
+{
+    setup();
+    RUN(universal_matching);
+    RUN(single_value_matching);
+    RUN(person_name_case);
+    RUN(wild_card_matching);
+    RUN(list_of_uid_matching);
+    RUN(range_matching);
+    RUN(combined_datetime_matching);
+    RUN(veterinary_keys);
+    RUN(modalities_in_study);
+    RUN(levels);
+    RUN(bad_values);
+    RUN(character_set);
+    RUN(return_keys_and_sql);
+    RUN(allocation_failures);
+    sqlite3_close(db);
+    unlink(db_path);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", db_path);
+    unlink(wal);
+    DONE();
+}
