@@ -672,3 +672,12 @@ vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), v
     out->errors = v.errors;
     return VP_OK;
 }
+
+vp_status ingest_select(ingest *g, const char *sql, const char *const *params, size_t n,
+                        idx_row_fn fn, void *ctx, vp_error *err)
+{
+    pthread_mutex_lock(&g->idx_lock);
+    vp_status st = idx_select(g->idx, sql, params, n, fn, ctx, err);
+    pthread_mutex_unlock(&g->idx_lock);
+    return st;
+}

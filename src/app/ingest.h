@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "idx/idx.h"
 
 typedef struct ingest ingest;
 typedef struct ingest_stream ingest_stream;
@@ -93,5 +94,10 @@ typedef struct ingest_check {
 /* report is called for each object in error (may be NULL). */
 vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), void *ctx,
                         ingest_check *out, vp_error *err);
+
+/* Runs a query of the index (idx_select) on the archive's connection. fn runs with the index
+ * locked: it must only copy what it needs, never wait on a peer. */
+vp_status ingest_select(ingest *g, const char *sql, const char *const *params, size_t n,
+                        idx_row_fn fn, void *ctx, vp_error *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "dcm/dcm.h"
 #include "dimse/dimse.h"
 #include "net/net.h"
+#include "qry/qry.h"
 #include "ul/ul.h"
 
 #define VERIFICATION_SOP_CLASS "1.2.840.10008.1.1"
@@ -39,9 +40,22 @@ static const char *const unfiled[] = {
     "1.2.840.10008.5.1.4.45.1",
 };
 
+/* Query/Retrieve FIND SOP classes (PS3.4 C.6): the information model of each. */
+#define PATIENT_ROOT_FIND "1.2.840.10008.5.1.4.1.2.1.1"
+#define STUDY_ROOT_FIND "1.2.840.10008.5.1.4.1.2.2.1"
+
+static int find_model(const char *uid)
+{
+    if (strcmp(uid, PATIENT_ROOT_FIND) == 0)
+        return QRY_MODEL_PATIENT_ROOT;
+    if (strcmp(uid, STUDY_ROOT_FIND) == 0)
+        return QRY_MODEL_STUDY_ROOT;
+    return -1;
+}
+
 bool scp_abstract_syntax_supported(const char *uid)
 {
-    if (strcmp(uid, VERIFICATION_SOP_CLASS) == 0)
+    if (strcmp(uid, VERIFICATION_SOP_CLASS) == 0 || find_model(uid) >= 0)
         return true;
     for (size_t i = 0; i < sizeof unfiled / sizeof unfiled[0]; i++)
         if (strcmp(uid, unfiled[i]) == 0)
@@ -67,6 +81,13 @@ static const ul_syntax_policy *lookup(void *ctx, const char *abstract_syntax)
         return NULL;
     if (strcmp(abstract_syntax, VERIFICATION_SOP_CLASS) == 0)
         return &verification_policy;
+    if (find_model(abstract_syntax) >= 0) {
+        p->abstract_syntax = abstract_syntax;
+        p->transfer_syntaxes = NULL;
+        p->scp_role = true;
+        p->scu_role = false;
+        return p;
+    }
     p->abstract_syntax = abstract_syntax;
     p->transfer_syntaxes = NULL;
     p->scp_role = true;
@@ -99,6 +120,7 @@ struct assoc {
     uint8_t rq_pc;
     bool in_store;          /* a C-STORE data set is arriving */
     bool skipping;          /* a data set that is not stored is arriving (failure decided) */
+    bool in_find;           /* a C-FIND identifier is being collected */
     ingest_stream *stream;  /* the C-STORE in progress, NULL after a failure */
     vp_status store_status; /* first failure of the C-STORE in progress */
     vp_error store_err;
@@ -224,6 +246,156 @@ static vp_status store_end(struct assoc *a, vp_error *err)
     return respond(a, a->rq_pc, &a->rq, status, e.msg, err);
 }
 
+/* Largest C-FIND identifier collected (a UID list of 10,000 UIDs is about 650 KB). */
+#define FIND_IDENTIFIER_MAX (1u << 20)
+/* Matches answered before the final status says the query was too broad (A700). */
+#define FIND_MAX_MATCHES 10000
+
+/* Responses of one C-FIND, encoded while the index is read and sent after. */
+struct find_job {
+    const qry *q;
+    const char *ts;          /* the context's transfer syntax */
+    const char *retrieve_ae; /* Retrieve AE Title (0008,0054): ours */
+    vp_buf *sets;            /* encoded identifiers */
+    size_t n, cap;
+    bool truncated;
+    vp_status st;
+    vp_error err;
+};
+
+/* Sets one return key of an answer from its column text (NULL or "" = zero length). */
+static vp_status answer_key(dcm_dataset *ds, uint32_t tag, const char *text)
+{
+    enum dcm_vr vr = dcm_dict_vr(tag);
+    if (vr == DCM_VR_SQ) {
+        dcm_element *seq;
+        vp_status st = dcm_dataset_set_sequence(ds, tag, &seq);
+        if (st || !text || !*text)
+            return st;
+        /* Code sequences (species, breed): one item with the Code Value. */
+        dcm_dataset *item;
+        if ((st = dcm_element_add_item(seq, &item)))
+            return st;
+        return dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0100), DCM_VR_SH, text);
+    }
+    if (!dcm_vr_is_string(vr) || !text || !*text)
+        return dcm_dataset_set(ds, tag, vr < DCM_VR_COUNT_REAL ? vr : DCM_VR_UN, NULL, 0, NULL);
+    return dcm_dataset_set_str(ds, tag, vr, text);
+}
+
+static vp_status find_row(void *ctx, const char *const *cols, size_t ncols)
+{
+    struct find_job *j = ctx;
+    if (j->n == FIND_MAX_MATCHES) {
+        j->truncated = true;
+        return VP_ELIMIT; /* stops the walk */
+    }
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 16;
+        vp_buf *v = vp_realloc(j->sets, cap * sizeof *v);
+        if (!v)
+            return vp_error_set(&j->err, VP_ENOMEM, "out of memory");
+        j->sets = v;
+        j->cap = cap;
+    }
+    dcm_dataset *ds = dcm_dataset_new();
+    if (!ds)
+        return vp_error_set(&j->err, VP_ENOMEM, "out of memory");
+    /* PS3.4 C.4.1.1.3.2: the answer holds the keys asked for, Query/Retrieve Level and the
+     * Specific Character Set of its values (the index holds UTF-8). */
+    vp_status st = dcm_dataset_set_str(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192");
+    if (st == VP_OK)
+        st = dcm_dataset_set_str(ds, DCM_TAG(0x0008, 0x0052), DCM_VR_CS,
+                                 qry_level_name(qry_get_level(j->q)));
+    if (st == VP_OK)
+        st = dcm_dataset_set_str(ds, DCM_TAG(0x0008, 0x0054), DCM_VR_AE, j->retrieve_ae);
+    for (size_t i = 0; st == VP_OK && i < qry_return_key_count(j->q); i++) {
+        const qry_key *k = qry_return_key(j->q, i);
+        if (k->tag == DCM_TAG(0x0008, 0x0054))
+            continue;
+        const char *text = k->column >= 0 && (size_t)k->column < ncols ? cols[k->column] : NULL;
+        st = answer_key(ds, k->tag, text);
+    }
+    vp_buf *b = &j->sets[j->n];
+    vp_buf_init(b, 0);
+    if (st == VP_OK) {
+        dcm_sink sink = dcm_sink_buf(b);
+        st = dcm_dataset_write(ds, j->ts, NULL, &sink, &j->err);
+    }
+    dcm_dataset_free(ds);
+    if (st) {
+        vp_buf_fini(b);
+        return vp_error_set(&j->err, st, "cannot encode a match");
+    }
+    j->n++;
+    return VP_OK;
+}
+
+/*
+ * C-FIND (PS3.4 C.4.1): the identifier is compiled to one query of the index (src/qry); each
+ * match is answered Pending (FF00) with its identifier, then a final Success. The matches are
+ * encoded while the index is read and sent once it is released, so a slow peer never holds
+ * the archive's index.
+ */
+static vp_status find(struct assoc *a, const uint8_t *data, size_t len, vp_error *err)
+{
+    struct pc *pc = pc_of(a, a->rq_pc);
+    int model = pc ? find_model(pc->abstract_syntax) : -1;
+    if (model < 0 || strcmp(a->rq.affected_sop_class_uid, pc->abstract_syntax) != 0)
+        return respond(a, a->rq_pc, &a->rq, DIMSE_STATUS_DATASET_MISMATCH,
+                       "Affected SOP Class UID is not the presentation context's", err);
+    vp_error e = {0};
+    dcm_dataset *id = NULL;
+    qry *q = NULL;
+    struct find_job j = {.ts = pc->transfer_syntax, .retrieve_ae = a->cfg->ae_title};
+    vp_status st = dcm_dataset_read_mem(data, len, pc->transfer_syntax, NULL, &id, &e);
+    qry_opts o = {.model = (qry_model)model, .pn_case_insensitive = true};
+    if (st == VP_OK)
+        st = qry_compile(id, &o, &q, &e);
+    if (st == VP_OK) {
+        j.q = q;
+        size_t np = qry_param_count(q);
+        const char **params = vp_malloc((np + 1) * sizeof *params);
+        if (!params) {
+            st = vp_error_set(&e, VP_ENOMEM, "out of memory");
+        } else {
+            for (size_t i = 0; i < np; i++)
+                params[i] = qry_param(q, i);
+            st = ingest_select(a->sh->ingest, qry_sql(q), params, np, find_row, &j, &e);
+            if (st == VP_ELIMIT && j.truncated)
+                st = VP_OK;
+            else if (st && j.err.status)
+                e = j.err;
+            vp_free(params);
+        }
+    }
+    vp_status sst = VP_OK;
+    for (size_t i = 0; st == VP_OK && sst == VP_OK && i < j.n; i++) {
+        dimse_msg rsp;
+        if ((sst = dimse_msg_response(&rsp, &a->rq, DIMSE_STATUS_PENDING)) == VP_OK) {
+            rsp.has_dataset = true;
+            if ((sst = send_response(a, a->rq_pc, &rsp, err)) == VP_OK &&
+                (sst = ul_assoc_send_pdata(a->ul, a->rq_pc, false, j.sets[i].data, j.sets[i].len,
+                                           true, err)) == VP_OK)
+                sst = flush(a, err);
+        }
+    }
+    for (size_t i = 0; i < j.n; i++)
+        vp_buf_fini(&j.sets[i]);
+    vp_free(j.sets);
+    qry_free(q);
+    dcm_dataset_free(id);
+    if (sst)
+        return sst;
+    a->rep->finds++;
+    if (st)
+        return respond(a, a->rq_pc, &a->rq, dimse_status_from_vp(DIMSE_SVC_FIND, st), e.msg, err);
+    if (j.truncated)
+        return respond(a, a->rq_pc, &a->rq, DIMSE_STATUS_OUT_OF_RESOURCES,
+                       "more matches than answered: narrow the query", err);
+    return respond(a, a->rq_pc, &a->rq, DIMSE_STATUS_SUCCESS, NULL, err);
+}
+
 /* One DIMSE event from the reassembler. */
 static vp_status on_dimse(struct assoc *a, const dimse_event *ev, vp_error *err)
 {
@@ -239,6 +411,11 @@ static vp_status on_dimse(struct assoc *a, const dimse_event *ev, vp_error *err)
         }
         if (m->command_field == DIMSE_C_STORE_RQ && m->has_dataset) {
             store_begin(a, ev->context_id, m);
+            return VP_OK;
+        }
+        if (m->command_field == DIMSE_C_FIND_RQ && m->has_dataset &&
+            dimse_assembler_collect(a->dimse, FIND_IDENTIFIER_MAX) == VP_OK) {
+            a->in_find = true; /* answered when the identifier is complete */
             return VP_OK;
         }
         if (dimse_command_is_response(m->command_field) || m->command_field == DIMSE_C_CANCEL_RQ)
@@ -282,7 +459,11 @@ static vp_status on_dimse(struct assoc *a, const dimse_event *ev, vp_error *err)
                            "service not provided by this SCP", err);
         }
         return VP_OK;
-    case DIMSE_EV_MESSAGE: return VP_OK; /* never asked to collect */
+    case DIMSE_EV_MESSAGE:
+        if (!a->in_find)
+            return VP_OK;
+        a->in_find = false;
+        return find(a, ev->data, ev->len, err);
     }
     return VP_OK;
 }

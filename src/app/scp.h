@@ -29,6 +29,7 @@ typedef struct scp_report {
     uint64_t objects;  /* C-STORE successes */
     uint64_t failures; /* C-STORE failures */
     uint64_t echoes;   /* C-ECHO answered */
+    uint64_t finds;    /* C-FIND answered */
     uint64_t bytes;    /* data set bytes received */
     int64_t duration_ms;
     char result[160]; /* "released", "rejected: ...", "aborted: ..." */

@@ -53,13 +53,16 @@ static void *conn_main(void *arg)
     scp_run(&srv->shared, c->fd, c->peer, &r);
     /* One line per association: who, what, how much, how long, how it ended. */
     double secs = (double)r.duration_ms / 1000.0;
-    if (r.calling_ae[0])
-        log_info("association %s %s -> %s: %llu stored, %llu failed, %llu echo, %.1f MB in "
+    if (r.calling_ae[0]) {
+        char finds[32] = "";
+        if (r.finds)
+            snprintf(finds, sizeof finds, ", %llu find", (unsigned long long)r.finds);
+        log_info("association %s %s -> %s: %llu stored, %llu failed, %llu echo%s, %.1f MB in "
                  "%.2f s: %s",
                  r.peer, r.calling_ae, r.called_ae, (unsigned long long)r.objects,
-                 (unsigned long long)r.failures, (unsigned long long)r.echoes,
+                 (unsigned long long)r.failures, (unsigned long long)r.echoes, finds,
                  (double)r.bytes / 1e6, secs, r.result);
-    else
+    } else
         log_warn("connection %s: no association (%.2f s): %s", r.peer, secs, r.result);
     vp_free(c);
     pthread_mutex_lock(&srv->lock);

@@ -113,6 +113,12 @@ vp_status idx_count(idx *x, idx_counts *out, vp_error *err);
 typedef vp_status (*idx_instance_fn)(void *ctx, const char *sop_instance_uid,
                                      const idx_stored *stored);
 vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
+/* Runs a read-only SELECT built by the query compiler (src/qry) with text parameters bound to
+ * ?1..?n, calling fn with each row's columns as text (NULL for SQL NULL; at most 64). A
+ * non-OK return from fn stops the walk and is returned. */
+typedef vp_status (*idx_row_fn)(void *ctx, const char *const *cols, size_t ncols);
+vp_status idx_select(idx *x, const char *sql, const char *const *params, size_t n, idx_row_fn fn,
+                     void *ctx, vp_error *err);
 /* The same for instances still marked pending (their file's sync was not confirmed). */
 vp_status idx_pending_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
 

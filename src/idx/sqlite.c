@@ -533,3 +533,28 @@ vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err
 {
     return walk(x, x->st[S_EACH], fn, ctx, err);
 }
+
+vp_status idx_select(idx *x, const char *query, const char *const *params, size_t n, idx_row_fn fn,
+                     void *ctx, vp_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(x->db, query, -1, &s, NULL) != SQLITE_OK)
+        return db_error(x, err, "query");
+    for (size_t i = 0; i < n; i++)
+        sqlite3_bind_text(s, (int)i + 1, params[i], -1, SQLITE_STATIC);
+    int ncol = sqlite3_column_count(s);
+    const char *cols[64];
+    if (ncol > 64)
+        ncol = 64;
+    vp_status st = VP_OK;
+    int rc;
+    while (st == VP_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        for (int i = 0; i < ncol; i++)
+            cols[i] = (const char *)sqlite3_column_text(s, i);
+        st = fn(ctx, cols, (size_t)ncol);
+    }
+    if (st == VP_OK && rc != SQLITE_DONE)
+        st = db_error(x, err, "query");
+    sqlite3_finalize(s);
+    return st;
+}
