@@ -47,6 +47,10 @@ struct ingest {
     size_t n_settle, cap_settle;
     pthread_mutex_t uid_locks[UID_LOCKS];
     uint64_t recovered_ok, recovered_removed; /* pending rows found at open */
+    /* Queries read through a connection of their own, opened at the first one: in WAL mode
+     * a reader sees a consistent snapshot and neither waits for nor delays the commits. */
+    idx *qidx;
+    pthread_mutex_t qidx_lock;
 };
 
 struct ingest_stream {
@@ -138,6 +142,7 @@ vp_status ingest_open(const char *data_dir, const ingest_opts *opts, ingest **ou
         g->opts = *opts;
     pthread_mutex_init(&g->idx_lock, NULL);
     pthread_mutex_init(&g->queue_lock, NULL);
+    pthread_mutex_init(&g->qidx_lock, NULL);
     pthread_cond_init(&g->queue_cond, NULL);
     for (int i = 0; i < UID_LOCKS; i++)
         pthread_mutex_init(&g->uid_locks[i], NULL);
@@ -177,6 +182,8 @@ void ingest_close(ingest *g)
         vp_free(settled);
     }
     vp_free(g->settle);
+    idx_close(g->qidx);
+    pthread_mutex_destroy(&g->qidx_lock);
     idx_close(g->idx);
     store_close(g->store);
     pthread_mutex_destroy(&g->idx_lock);
@@ -676,8 +683,15 @@ vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), v
 vp_status ingest_select(ingest *g, const char *sql, const char *const *params, size_t n,
                         idx_row_fn fn, void *ctx, vp_error *err)
 {
-    pthread_mutex_lock(&g->idx_lock);
-    vp_status st = idx_select(g->idx, sql, params, n, fn, ctx, err);
-    pthread_mutex_unlock(&g->idx_lock);
+    pthread_mutex_lock(&g->qidx_lock);
+    vp_status st = VP_OK;
+    if (!g->qidx) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/index.db", store_root(g->store));
+        st = idx_open(path, &g->qidx, err);
+    }
+    if (st == VP_OK)
+        st = idx_select(g->qidx, sql, params, n, fn, ctx, err);
+    pthread_mutex_unlock(&g->qidx_lock);
     return st;
 }

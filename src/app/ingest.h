@@ -95,8 +95,9 @@ typedef struct ingest_check {
 vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), void *ctx,
                         ingest_check *out, vp_error *err);
 
-/* Runs a query of the index (idx_select) on the archive's connection. fn runs with the index
- * locked: it must only copy what it needs, never wait on a peer. */
+/* Runs a query of the index (idx_select) on a read connection of its own (one query at a
+ * time; commits go on meanwhile). fn runs with that connection locked: it must only copy
+ * what it needs, never wait on a peer. */
 vp_status ingest_select(ingest *g, const char *sql, const char *const *params, size_t n,
                         idx_row_fn fn, void *ctx, vp_error *err);
 

@@ -333,9 +333,9 @@ static vp_status find_row(void *ctx, const char *const *cols, size_t ncols)
 
 /*
  * C-FIND (PS3.4 C.4.1): the identifier is compiled to one query of the index (src/qry); each
- * match is answered Pending (FF00) with its identifier, then a final Success. The matches are
- * encoded while the index is read and sent once it is released, so a slow peer never holds
- * the archive's index.
+ * match is answered Pending (FF00) with its identifier, then a final Success. The query reads
+ * through the index's read connection (commits go on meanwhile); the matches are encoded
+ * while it is read and sent once it is released, so a slow peer never holds it.
  */
 static vp_status find(struct assoc *a, const uint8_t *data, size_t len, vp_error *err)
 {
