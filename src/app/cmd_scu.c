@@ -437,3 +437,129 @@ done:
     free(p.groups);
     return rc;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* find                                                                                       */
+
+#define FIND_USAGE                                                                                 \
+    "vetpacs find [--aet AET] [--call AET] [--timeout S] HOST PORT KEYWORD[=VALUE]..."
+#define PATIENT_ROOT_FIND "1.2.840.10008.5.1.4.1.2.1.1"
+#define STUDY_ROOT_FIND "1.2.840.10008.5.1.4.1.2.2.1"
+
+struct find_out {
+    const dcm_dataset *keys; /* the identifier sent: which keys to print, in order */
+    size_t matches;
+};
+
+/* One line per match: the keys asked for, Keyword=value, values in UTF-8. */
+static vp_status print_match(void *ctx, const uint8_t *data, size_t len, const char *ts)
+{
+    struct find_out *f = ctx;
+    dcm_dataset *ds;
+    vp_error err = {0};
+    vp_status st = dcm_dataset_read_mem(data, len, ts, NULL, &ds, &err);
+    if (st) {
+        fprintf(stderr, "vetpacs find: an answer does not decode: %s\n", err.msg);
+        return st;
+    }
+    const char *cs;
+    size_t cs_len;
+    dcm_dataset_charset(ds, &cs, &cs_len);
+    vp_buf line;
+    vp_buf_init(&line, 0);
+    for (size_t i = 0; i < dcm_dataset_count(f->keys); i++) {
+        const dcm_element *k = dcm_dataset_at(f->keys, i);
+        uint32_t tag = dcm_element_tag(k);
+        if (tag == DCM_TAG_SPECIFIC_CHARACTER_SET || tag == DCM_TAG(0x0008, 0x0052))
+            continue;
+        const dcm_element *el = dcm_dataset_find(ds, tag);
+        vp_buf_printf(&line, "%s%s=", line.len ? "  " : "", dcm_dict_keyword(tag));
+        if (el && dcm_vr_is_string(dcm_element_vr(el)) && dcm_element_length(el))
+            dcm_text_to_utf8(cs, cs_len, dcm_element_vr(el), dcm_element_value(el),
+                             dcm_element_length(el), &line);
+        while (line.len && (line.data[line.len - 1] == ' ' || line.data[line.len - 1] == 0))
+            line.len--; /* padding (PS3.5 6.2) is not part of the value */
+    }
+    printf("%.*s\n", (int)line.len, (const char *)line.data);
+    vp_buf_fini(&line);
+    dcm_dataset_free(ds);
+    f->matches++;
+    return VP_OK;
+}
+
+int app_cmd_find(int argc, char **argv)
+{
+    struct client c;
+    int i = parse_client("find", FIND_USAGE, argc, argv, &c);
+    if (i < 0)
+        return 2;
+    if (i == argc) {
+        fprintf(stderr, "usage: %s\n", FIND_USAGE);
+        return 2;
+    }
+    /* The identifier from KEYWORD[=VALUE] (PS3.4 C.4.1.1.3.1): a key without a value is a
+     * return key (universal matching). Values are UTF-8 (Specific Character Set ISO_IR 192). */
+    dcm_dataset *id = dcm_dataset_new();
+    int rc = 2;
+    if (!id || dcm_dataset_set_str(id, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192"))
+        goto done;
+    for (; i < argc; i++) {
+        char kw[80];
+        const char *eq = strchr(argv[i], '=');
+        size_t n = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), argv[i]);
+        const dcm_dict_entry *e = dcm_dict_by_keyword(kw);
+        if (!e || e->mask != 0xFFFFFFFFu) {
+            fprintf(stderr, "vetpacs find: '%s' is not a DICOM keyword\n", kw);
+            goto done;
+        }
+        enum dcm_vr vr = dcm_dict_vr(e->tag);
+        vp_status st = vr == DCM_VR_SQ ? dcm_dataset_set_sequence(id, e->tag, NULL)
+                       : eq && eq[1]   ? dcm_dataset_set_str(id, e->tag, vr, eq + 1)
+                                       : dcm_dataset_set(id, e->tag, vr, NULL, 0, NULL);
+        if (st) {
+            fprintf(stderr, "vetpacs find: cannot set %s\n", kw);
+            goto done;
+        }
+    }
+    const char *level;
+    size_t level_len;
+    if (dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len) != VP_OK) {
+        dcm_dataset_set_str(id, DCM_TAG(0x0008, 0x0052), DCM_VR_CS, "STUDY");
+        dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len);
+    }
+    /* PATIENT level exists only in the Patient Root model (PS3.4 C.6.1). */
+    bool patient_root = level_len >= 7 && memcmp(level, "PATIENT", 7) == 0;
+    const char *sop_class = patient_root ? PATIENT_ROOT_FIND : STUDY_ROOT_FIND;
+    static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
+    const scu_context ctx = {sop_class, 2, ts};
+    scu_opts o;
+    client_opts(&c, &o);
+    o.contexts = &ctx;
+    o.context_count = 1;
+    vp_error err = {0};
+    scu *s;
+    rc = 1;
+    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs find: %s\n", err.msg);
+        goto done;
+    }
+    struct find_out f = {.keys = id};
+    scu_response rsp;
+    vp_status st = scu_find(s, sop_class, id, print_match, &f, &rsp, &err);
+    if (st != VP_OK) {
+        fprintf(stderr, "vetpacs find: %s\n", err.msg);
+        scu_close(s);
+        goto done;
+    }
+    fprintf(stderr, "%zu matches; %04X %s%s%s%s\n", f.matches, rsp.status,
+            dimse_status_name(DIMSE_SVC_FIND, rsp.status), rsp.has_error_comment ? " (" : "",
+            rsp.error_comment, rsp.has_error_comment ? ")" : "");
+    vp_error_clear(&err);
+    scu_release(s, &err);
+    scu_close(s);
+    rc = dimse_status_class(rsp.status) == DIMSE_CLASS_SUCCESS ? 0 : 1;
+done:
+    dcm_dataset_free(id);
+    return rc;
+}

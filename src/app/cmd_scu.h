@@ -6,5 +6,6 @@
 
 int app_cmd_echo(int argc, char **argv);
 int app_cmd_send(int argc, char **argv);
+int app_cmd_find(int argc, char **argv);
 
 #endif

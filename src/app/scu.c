@@ -59,6 +59,11 @@ struct scu {
     uint16_t awaited_id;             /* ... answering this Message ID */
     bool have_response;              /* the awaited response arrived */
     dimse_msg response;              /* its command set */
+    scu_match_fn on_match;           /* C-FIND: called with each pending answer's identifier */
+    void *match_ctx;                 /* passed to on_match */
+    const char *match_ts;            /* transfer syntax of the identifiers */
+    bool collecting;                 /* a pending answer's identifier is being collected */
+    vp_status match_status;          /* first failure of on_match */
     vp_status end_status;            /* VP_OK while the association may go on */
     char end_msg[VP_ERROR_MAX];      /* why it ended (first reason wins) */
     uint8_t rx[RX_SIZE];             /* receive buffer */
@@ -230,6 +235,17 @@ static vp_status on_command(scu *s, const dimse_msg *m)
     if (!(m->present & DIMSE_F_STATUS))
         return end_assoc(s, VP_EPARSE, "%s: %s without a Status (0000,0900)", s->peer,
                          dimse_command_name(m->command_field));
+    /* C-FIND: Pending responses carry a match (PS3.4 C.4.1.2.2); only the last one ends the
+     * request. */
+    if (m->command_field == DIMSE_C_FIND_RSP &&
+        dimse_status_class(m->status) == DIMSE_CLASS_PENDING) {
+        if (m->has_dataset) {
+            if (dimse_assembler_collect(s->dimse, SCU_IDENTIFIER_MAX) != VP_OK)
+                return end_assoc(s, VP_ENOMEM, "%s: cannot collect an answer", s->peer);
+            s->collecting = true;
+        }
+        return VP_OK;
+    }
     s->response = *m;
     s->have_response = true;
     return VP_OK;
@@ -253,6 +269,11 @@ static vp_status on_pdata(scu *s, const ul_pdu *pdu)
                              s->peer, e.msg);
         if (ev.type == DIMSE_EV_COMMAND && (st = on_command(s, ev.msg)) != VP_OK)
             return st;
+        if (ev.type == DIMSE_EV_MESSAGE && s->collecting) {
+            s->collecting = false;
+            if (s->on_match && s->match_status == VP_OK)
+                s->match_status = s->on_match(s->match_ctx, ev.data, ev.len, s->match_ts);
+        }
         /* DIMSE_EV_DATA: a response's data set; C-ECHO-RSP and C-STORE-RSP have none. */
     }
     return VP_OK;
@@ -744,6 +765,41 @@ vp_status scu_echo(scu *s, scu_response *rsp, vp_error *err)
     vp_status st = send_command(s, idx, &m, err);
     if (st == VP_OK)
         st = await_response(s, rsp, err);
+    return st;
+}
+
+vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
+                   scu_match_fn on_match, void *ctx, scu_response *rsp, vp_error *err)
+{
+    if (!scu_usable(s))
+        return ended(s, err);
+    size_t idx = 0;
+    while (idx < s->pc_count &&
+           !(s->pcs[idx].accepted && strcmp(s->pcs[idx].abstract_syntax, sop_class) == 0))
+        idx++;
+    if (idx == s->pc_count)
+        return vp_error_set(err, VP_EUNSUPPORTED, "%s did not accept %s", s->peer, sop_class);
+    vp_buf id;
+    vp_buf_init(&id, 0);
+    dcm_sink sink = dcm_sink_buf(&id);
+    vp_status st = dcm_dataset_write(identifier, s->pcs[idx].ts, NULL, &sink, err);
+    dimse_msg m;
+    if (st == VP_OK &&
+        (st = dimse_msg_find_rq(&m, take_message_id(s), DIMSE_PRIORITY_MEDIUM, sop_class)) != VP_OK)
+        vp_error_set(err, st, "invalid SOP class %s", sop_class);
+    s->on_match = on_match;
+    s->match_ctx = ctx;
+    s->match_ts = s->pcs[idx].ts;
+    s->match_status = VP_OK;
+    if (st == VP_OK && (st = send_command(s, idx, &m, err)) == VP_OK &&
+        (st = ul_assoc_send_pdata(s->a, (uint8_t)(2 * idx + 1), false, id.data, id.len, true,
+                                  err)) == VP_OK &&
+        (st = flush(s, err)) == VP_OK)
+        st = await_response(s, rsp, err);
+    vp_buf_fini(&id);
+    s->on_match = NULL;
+    if (st == VP_OK && s->match_status != VP_OK)
+        st = vp_error_set(err, s->match_status, "an answer could not be handled");
     return st;
 }
 

@@ -93,6 +93,17 @@ typedef struct scu_response {
  * stays usable); transport and protocol errors end the association (see scu_usable). */
 vp_status scu_echo(scu *s, scu_response *rsp, vp_error *err);
 
+/* Largest identifier of one C-FIND answer taken in. */
+#define SCU_IDENTIFIER_MAX (16u << 20)
+/* Called with the encoded identifier of each Pending C-FIND answer (in transfer syntax ts);
+ * a non-OK return is reported after the final response. */
+typedef vp_status (*scu_match_fn)(void *ctx, const uint8_t *data, size_t len, const char *ts);
+/* C-FIND (PS3.7 9.1.2, PS3.4 C.4.1) on an accepted context of sop_class (a Query/Retrieve
+ * FIND model): sends identifier, calls on_match for each match and returns the final
+ * response. Errors as scu_echo. */
+vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
+                   scu_match_fn on_match, void *ctx, scu_response *rsp, vp_error *err);
+
 /* The part of a file C-STORE needs, read from its header (PS3.10 7.1, and the data set's
  * (0008,0016) and (0008,0018), which win over the meta group's copies). */
 typedef struct scu_file scu_file;

@@ -98,3 +98,31 @@ def test_bad_identifiers_fail_cleanly(archive, tmp_path):
     # the server still answers
     r, answers = find(srv, tmp_path, "study", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID"])
     assert r.returncode == 0 and answers
+
+
+def test_vetpacs_find_scu(archive):
+    """vetpacs find (the C-FIND SCU) against vetpacs serve: one line per match with the keys
+    asked for, the final status on stderr, exit 1 on a refused identifier."""
+    srv, studies = archive
+    r = run(["find", "--call", "VETPACS", "127.0.0.1", str(srv.port), "StudyInstanceUID",
+             "PatientName", "PatientSpeciesDescription=Felis*"])
+    assert r.returncode == 0, r.describe()
+    lines = r.stdout.decode().splitlines()
+    cats = {u: ds for u, ds in studies.items()
+            if str(ds.get("PatientSpeciesDescription", "")).startswith("Felis")}
+    assert len(lines) == len(cats)
+    for line in lines:
+        fields = dict(f.split("=", 1) for f in line.split("  "))
+        sent = cats[fields["StudyInstanceUID"]]
+        assert fields["PatientName"] == str(sent.PatientName)
+        assert fields["PatientSpeciesDescription"] == sent.PatientSpeciesDescription
+    assert "%d matches; 0000" % len(cats) in r.stderr
+    r = run(["find", "--call", "VETPACS", "127.0.0.1", str(srv.port),
+             "QueryRetrieveLevel=PATIENT", "PatientID", "PatientName"])
+    assert r.returncode == 0, r.describe()
+    assert len(r.stdout.decode().splitlines()) == len({ds.PatientID for ds in studies.values()})
+    r = run(["find", "--call", "VETPACS", "127.0.0.1", str(srv.port),
+             "StudyDate=20240131-20240101"])
+    assert r.returncode == 1 and "A900" in r.stderr, r.describe()
+    r = run(["find", "--call", "VETPACS", "127.0.0.1", str(srv.port), "NoSuchKeyword"])
+    assert r.returncode == 2 and "not a DICOM keyword" in r.stderr, r.describe()
