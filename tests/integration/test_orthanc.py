@@ -443,3 +443,25 @@ def test_orthanc_stores_into_vetpacs(server, orthanc, corpus):  # noqa: F811
             with open(hits[0], "rb") as f:
                 assert dataset_bytes(f.read()) == dataset_bytes(uploaded[p]), p
         assert str(got.file_meta.get("SourceApplicationEntityTitle", "")).strip() == "ORTHANC"
+
+
+def test_orthanc_queries_vetpacs(server, orthanc, corpus, tmp_path):  # noqa: F811
+    """Orthanc as a C-FIND caller (its Query/Retrieve SCU, driven through REST) against
+    vetpacs serve: a study-level query on a veterinary key finds exactly the cats."""
+    paths = pick(corpus, STORE_FILES)
+    data = str(tmp_path / "qdata")
+    r = run(["import", "--data", data] + paths)
+    assert r.returncode == 0, r.describe()
+    srv = server(data=data)
+    o = orthanc({"vetpacs": ["VETPACS", "127.0.0.1", srv.port]})
+    cats = {str(read(p).StudyInstanceUID) for p in paths
+            if str(read(p).get("PatientSpeciesDescription", "")).startswith("Felis")}
+    assert cats
+    q = o.post("/modalities/vetpacs/query",
+               {"Level": "Study", "Normalize": False,
+                "Query": {"StudyInstanceUID": "", "PatientName": "",
+                          "PatientSpeciesDescription": "Felis*"}})
+    answers = o.get("/queries/%s/answers?expand&simplify" % q["ID"])
+    assert {a["StudyInstanceUID"] for a in answers} == cats, answers
+    assert all(a["PatientSpeciesDescription"].startswith("Felis") for a in answers), answers
+    assert srv.wait_log(r"ORTHANC -> VETPACS: 0 stored, 0 failed, 0 echo, 1 find"), srv.log
