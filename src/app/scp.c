@@ -72,8 +72,9 @@ bool scp_abstract_syntax_supported(const char *uid)
 static const ul_syntax_policy verification_policy = {.abstract_syntax = VERIFICATION_SOP_CLASS,
                                                      .scp_role = true};
 
-/* Negotiation lookup: every supported abstract syntax, any transfer syntax of the registry
- * (stored as it comes: compressed objects are kept compressed). */
+/* Negotiation lookup: every supported abstract syntax (storage and FIND alike: we are the
+ * SCP), any transfer syntax of the registry (stored as it comes: compressed objects are kept
+ * compressed). */
 static const ul_syntax_policy *lookup(void *ctx, const char *abstract_syntax)
 {
     ul_syntax_policy *p = ctx;
@@ -81,13 +82,6 @@ static const ul_syntax_policy *lookup(void *ctx, const char *abstract_syntax)
         return NULL;
     if (strcmp(abstract_syntax, VERIFICATION_SOP_CLASS) == 0)
         return &verification_policy;
-    if (find_model(abstract_syntax) >= 0) {
-        p->abstract_syntax = abstract_syntax;
-        p->transfer_syntaxes = NULL;
-        p->scp_role = true;
-        p->scu_role = false;
-        return p;
-    }
     p->abstract_syntax = abstract_syntax;
     p->transfer_syntaxes = NULL;
     p->scp_role = true;
