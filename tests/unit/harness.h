@@ -9,9 +9,27 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int t_passed, t_failed, t_cur_failed;
+
+/* A fresh scratch folder /tmp/vp-NAME-XXXXXX in buf ("" when it cannot be made). */
+static inline void t_mkdtemp(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "/tmp/vp-%s-XXXXXX", name);
+    if (!mkdtemp(buf))
+        buf[0] = 0;
+}
+
+/* Removes a scratch folder and everything in it. */
+static inline void t_rmtree(const char *path)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (path[0] && system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", path);
+}
 static const char *t_cur_name;
 
 #define FAIL_AT(...)                                                                               \

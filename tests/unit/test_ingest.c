@@ -24,17 +24,7 @@ static char root[64];
 
 static void make_root(void)
 {
-    snprintf(root, sizeof root, "/tmp/vp-ingest-XXXXXX");
-    if (!mkdtemp(root))
-        root[0] = 0;
-}
-
-static void remove_tree(const char *path)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", path);
+    t_mkdtemp(root, sizeof root, "ingest");
 }
 
 /* A minimal CT data set for sop, encoded in Explicit VR LE into out. */
@@ -114,7 +104,7 @@ TEST(stream_store_identical_replace)
     vp_buf_fini(&a);
     vp_buf_fini(&b);
     ingest_close(g);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 TEST(mismatch_and_garbage)
@@ -142,7 +132,7 @@ TEST(mismatch_and_garbage)
     CHECK_INT(instances(g, &errors), 0);
     vp_buf_fini(&a);
     ingest_close(g);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 TEST(duplicate_policies)
@@ -176,7 +166,7 @@ TEST(duplicate_policies)
         vp_buf_fini(&a);
         vp_buf_fini(&b);
         ingest_close(g);
-        remove_tree(root);
+        t_rmtree(root);
     }
 }
 
@@ -218,7 +208,7 @@ TEST(io_faults_give_a700_and_no_row)
     }
     CHECK(stored < 12); /* some faults did hit */
     ingest_close(g);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 struct sender {
@@ -266,7 +256,7 @@ TEST(concurrent_senders_share_commits)
     CHECK_INT(instances(g, &errors), 100);
     CHECK_INT(errors, 0);
     ingest_close(g);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 /* A crash between an overlapped index commit and the end of the file's sync leaves rows
@@ -324,7 +314,7 @@ TEST(recovery_of_pending_rows)
     }
     vp_buf_fini(&a);
     vp_buf_fini(&b);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 int main(void)

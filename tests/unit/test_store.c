@@ -15,17 +15,7 @@ static char root[64];
 
 static void make_root(void)
 {
-    snprintf(root, sizeof root, "/tmp/vp-store-XXXXXX");
-    if (!mkdtemp(root))
-        root[0] = 0;
-}
-
-static void remove_tree(const char *path)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", path);
+    t_mkdtemp(root, sizeof root, "store");
 }
 
 static bool exists(const char *rel)
@@ -103,7 +93,7 @@ TEST(commit_read_verify)
     vp_error_clear(&err);
     CHECK_INT(store_remove(s, obj.path, &err), VP_ENOTFOUND);
     store_close(s);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 TEST(keys_must_be_uids)
@@ -138,7 +128,7 @@ TEST(keys_must_be_uids)
     CHECK_INT(put(s, "not/a/uid", "x", &obj), VP_EINVAL);
     CHECK_INT(count_entries("tmp"), 0);
     store_close(s);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 /* Each injected failure must be reported, leave nothing under the final name and no
@@ -171,7 +161,7 @@ TEST(io_faults_never_acknowledge)
             }
             CHECK_INT(count_entries("tmp"), 0);
             store_close(s);
-            remove_tree(root);
+            t_rmtree(root);
         }
     }
 }
@@ -196,7 +186,7 @@ TEST(open_clears_unacknowledged_temporaries)
     store_close(s2);
     store_close(NULL);
     store_writer_free(NULL);
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 TEST(allocation_failures)
@@ -217,7 +207,7 @@ TEST(allocation_failures)
         store_writer_free(w);
         store_close(s);
     }
-    remove_tree(root);
+    t_rmtree(root);
 }
 
 int main(void)
