@@ -36,13 +36,17 @@ struct client {
 };
 
 /* Parses the options and HOST PORT; returns the index of the first argument after them, or
- * -1 after printing a usage error. */
-static int parse_client(const char *cmd, const char *usage, int argc, char **argv, struct client *c)
+ * -1 after printing a usage error. A command's own option with a value, extra (may be NULL),
+ * lands in *extra_val. */
+static int parse_client_x(const char *cmd, const char *usage, int argc, char **argv,
+                          struct client *c, const char *extra, const char **extra_val)
 {
     *c = (struct client){DEFAULT_CALLING_AE, DEFAULT_CALLED_AE, DEFAULT_TIMEOUT_S, NULL, 0};
     int i = 0;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        if (!strcmp(argv[i], "--aet") && i + 1 < argc) {
+        if (extra && !strcmp(argv[i], extra) && i + 1 < argc) {
+            *extra_val = argv[++i];
+        } else if (!strcmp(argv[i], "--aet") && i + 1 < argc) {
             c->calling_ae = argv[++i];
         } else if (!strcmp(argv[i], "--call") && i + 1 < argc) {
             c->called_ae = argv[++i];
@@ -85,6 +89,11 @@ static int parse_client(const char *cmd, const char *usage, int argc, char **arg
     return i + 2;
 }
 
+static int parse_client(const char *cmd, const char *usage, int argc, char **argv, struct client *c)
+{
+    return parse_client_x(cmd, usage, argc, argv, c, NULL, NULL);
+}
+
 static void client_opts(const struct client *c, scu_opts *o)
 {
     int64_t ms = (int64_t)(c->timeout_s * 1000.0 + 0.5);
@@ -114,7 +123,7 @@ int app_cmd_echo(int argc, char **argv)
     /* Verification in Explicit VR Little Endian, or Implicit VR Little Endian, the default
      * transfer syntax every SCP supports (PS3.5 10.1). */
     static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
-    const scu_context ctx = {SCU_VERIFICATION_SOP_CLASS, 2, ts};
+    const scu_context ctx = {SCU_VERIFICATION_SOP_CLASS, 2, ts, false};
     scu_opts o;
     client_opts(&c, &o);
     o.contexts = &ctx;
@@ -240,11 +249,11 @@ static size_t batch_contexts(const struct plan *p, size_t b, scu_context *ctx, c
         /* The files' own transfer syntax alone, so that the acceptor's preference cannot make
          * us re-encode what it would take as it is. */
         own_ts[n] = gr->ts;
-        ctx[n] = (scu_context){gr->sop_class, 1, &own_ts[n]};
+        ctx[n] = (scu_context){gr->sop_class, 1, &own_ts[n], false};
         n++;
         if (gr->native && !fallback_counted(p, b, g, gr->sop_class)) {
             own_ts[n] = NULL;
-            ctx[n++] = (scu_context){gr->sop_class, 2, fallback};
+            ctx[n++] = (scu_context){gr->sop_class, 2, fallback, false};
         }
     }
     return n;
@@ -487,6 +496,49 @@ static vp_status print_match(void *ctx, const uint8_t *data, size_t len, const c
     return VP_OK;
 }
 
+/* The identifier from KEYWORD[=VALUE] (PS3.4 C.4.1.1.3.1): a key without a value is a
+ * return key (universal matching). Values are UTF-8 (Specific Character Set ISO_IR 192).
+ * Query/Retrieve Level is STUDY unless given; *patient_root when it is PATIENT, which only
+ * the Patient Root model has (PS3.4 C.6.1). NULL after printing why. */
+static dcm_dataset *identifier(const char *cmd, int argc, char **argv, int i, bool *patient_root)
+{
+    dcm_dataset *id = dcm_dataset_new();
+    if (!id || dcm_dataset_set_str(id, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192")) {
+        fprintf(stderr, "vetpacs %s: out of memory\n", cmd);
+        dcm_dataset_free(id);
+        return NULL;
+    }
+    for (; i < argc; i++) {
+        char kw[80];
+        const char *eq = strchr(argv[i], '=');
+        size_t n = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), argv[i]);
+        const dcm_dict_entry *e = dcm_dict_by_keyword(kw);
+        if (!e || e->mask != 0xFFFFFFFFu) {
+            fprintf(stderr, "vetpacs %s: '%s' is not a DICOM keyword\n", cmd, kw);
+            dcm_dataset_free(id);
+            return NULL;
+        }
+        enum dcm_vr vr = dcm_dict_vr(e->tag);
+        vp_status st = vr == DCM_VR_SQ ? dcm_dataset_set_sequence(id, e->tag, NULL)
+                       : eq && eq[1]   ? dcm_dataset_set_str(id, e->tag, vr, eq + 1)
+                                       : dcm_dataset_set(id, e->tag, vr, NULL, 0, NULL);
+        if (st) {
+            fprintf(stderr, "vetpacs %s: cannot set %s\n", cmd, kw);
+            dcm_dataset_free(id);
+            return NULL;
+        }
+    }
+    const char *level;
+    size_t level_len;
+    if (dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len) != VP_OK) {
+        dcm_dataset_set_str(id, DCM_TAG(0x0008, 0x0052), DCM_VR_CS, "STUDY");
+        dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len);
+    }
+    *patient_root = level_len >= 7 && memcmp(level, "PATIENT", 7) == 0;
+    return id;
+}
+
 int app_cmd_find(int argc, char **argv)
 {
     struct client c;
@@ -497,42 +549,14 @@ int app_cmd_find(int argc, char **argv)
         fprintf(stderr, "usage: %s\n", FIND_USAGE);
         return 2;
     }
-    /* The identifier from KEYWORD[=VALUE] (PS3.4 C.4.1.1.3.1): a key without a value is a
-     * return key (universal matching). Values are UTF-8 (Specific Character Set ISO_IR 192). */
-    dcm_dataset *id = dcm_dataset_new();
     int rc = 2;
-    if (!id || dcm_dataset_set_str(id, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192"))
+    bool patient_root;
+    dcm_dataset *id = identifier("find", argc, argv, i, &patient_root);
+    if (!id)
         goto done;
-    for (; i < argc; i++) {
-        char kw[80];
-        const char *eq = strchr(argv[i], '=');
-        size_t n = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
-        snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), argv[i]);
-        const dcm_dict_entry *e = dcm_dict_by_keyword(kw);
-        if (!e || e->mask != 0xFFFFFFFFu) {
-            fprintf(stderr, "vetpacs find: '%s' is not a DICOM keyword\n", kw);
-            goto done;
-        }
-        enum dcm_vr vr = dcm_dict_vr(e->tag);
-        vp_status st = vr == DCM_VR_SQ ? dcm_dataset_set_sequence(id, e->tag, NULL)
-                       : eq && eq[1]   ? dcm_dataset_set_str(id, e->tag, vr, eq + 1)
-                                       : dcm_dataset_set(id, e->tag, vr, NULL, 0, NULL);
-        if (st) {
-            fprintf(stderr, "vetpacs find: cannot set %s\n", kw);
-            goto done;
-        }
-    }
-    const char *level;
-    size_t level_len;
-    if (dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len) != VP_OK) {
-        dcm_dataset_set_str(id, DCM_TAG(0x0008, 0x0052), DCM_VR_CS, "STUDY");
-        dcm_dataset_get_str(id, DCM_TAG(0x0008, 0x0052), 0, &level, &level_len);
-    }
-    /* PATIENT level exists only in the Patient Root model (PS3.4 C.6.1). */
-    bool patient_root = level_len >= 7 && memcmp(level, "PATIENT", 7) == 0;
     const char *sop_class = patient_root ? PATIENT_ROOT_FIND : STUDY_ROOT_FIND;
     static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
-    const scu_context ctx = {sop_class, 2, ts};
+    const scu_context ctx = {sop_class, 2, ts, false};
     scu_opts o;
     client_opts(&c, &o);
     o.contexts = &ctx;
@@ -560,6 +584,324 @@ int app_cmd_find(int argc, char **argv)
     scu_close(s);
     rc = dimse_status_class(rsp.status) == DIMSE_CLASS_SUCCESS ? 0 : 1;
 done:
+    dcm_dataset_free(id);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* move, get                                                                                  */
+
+#define MOVE_USAGE                                                                                 \
+    "vetpacs move [--aet AET] [--call AET] [--timeout S] [--dest AE] HOST PORT "                   \
+    "KEYWORD=VALUE..."
+#define GET_USAGE                                                                                  \
+    "vetpacs get [--aet AET] [--call AET] [--timeout S] [--out DIR] HOST PORT KEYWORD=VALUE..."
+#define PATIENT_ROOT_MOVE "1.2.840.10008.5.1.4.1.2.1.2"
+#define STUDY_ROOT_MOVE "1.2.840.10008.5.1.4.1.2.2.2"
+#define PATIENT_ROOT_GET "1.2.840.10008.5.1.4.1.2.1.3"
+#define STUDY_ROOT_GET "1.2.840.10008.5.1.4.1.2.2.3"
+
+/* Storage SOP classes proposed for the C-STORE sub-operations of a C-GET (PS3.4 B.5): what
+ * veterinary practices produce. 127 contexts at most fit beside the C-GET's own. */
+static const char *const get_storage_classes[] = {
+    "1.2.840.10008.5.1.4.1.1.1",        /* Computed Radiography */
+    "1.2.840.10008.5.1.4.1.1.1.1",      /* Digital X-Ray - For Presentation */
+    "1.2.840.10008.5.1.4.1.1.1.1.1",    /* Digital X-Ray - For Processing */
+    "1.2.840.10008.5.1.4.1.1.1.2",      /* Digital Mammography - For Presentation */
+    "1.2.840.10008.5.1.4.1.1.1.3",      /* Digital Intra-Oral X-Ray - For Presentation */
+    "1.2.840.10008.5.1.4.1.1.1.3.1",    /* Digital Intra-Oral X-Ray - For Processing */
+    "1.2.840.10008.5.1.4.1.1.2",        /* CT */
+    "1.2.840.10008.5.1.4.1.1.2.1",      /* Enhanced CT */
+    "1.2.840.10008.5.1.4.1.1.4",        /* MR */
+    "1.2.840.10008.5.1.4.1.1.4.1",      /* Enhanced MR */
+    "1.2.840.10008.5.1.4.1.1.6.1",      /* Ultrasound */
+    "1.2.840.10008.5.1.4.1.1.3.1",      /* Ultrasound Multi-frame */
+    "1.2.840.10008.5.1.4.1.1.6.2",      /* Enhanced US Volume */
+    "1.2.840.10008.5.1.4.1.1.7",        /* Secondary Capture */
+    "1.2.840.10008.5.1.4.1.1.7.1",      /* Multi-frame Single Bit SC */
+    "1.2.840.10008.5.1.4.1.1.7.2",      /* Multi-frame Grayscale Byte SC */
+    "1.2.840.10008.5.1.4.1.1.7.3",      /* Multi-frame Grayscale Word SC */
+    "1.2.840.10008.5.1.4.1.1.7.4",      /* Multi-frame True Color SC */
+    "1.2.840.10008.5.1.4.1.1.12.1",     /* X-Ray Angiographic */
+    "1.2.840.10008.5.1.4.1.1.12.2",     /* X-Ray Radiofluoroscopic */
+    "1.2.840.10008.5.1.4.1.1.13.1.1",   /* X-Ray 3D Angiographic */
+    "1.2.840.10008.5.1.4.1.1.20",       /* Nuclear Medicine */
+    "1.2.840.10008.5.1.4.1.1.128",      /* PET */
+    "1.2.840.10008.5.1.4.1.1.77.1.1",   /* VL Endoscopic */
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1", /* Video Endoscopic */
+    "1.2.840.10008.5.1.4.1.1.77.1.2",   /* VL Microscopic */
+    "1.2.840.10008.5.1.4.1.1.77.1.4",   /* VL Photographic */
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1", /* Video Photographic */
+    "1.2.840.10008.5.1.4.1.1.77.1.5.1", /* Ophthalmic Photography 8 Bit */
+    "1.2.840.10008.5.1.4.1.1.88.11",    /* Basic Text SR */
+    "1.2.840.10008.5.1.4.1.1.88.22",    /* Enhanced SR */
+    "1.2.840.10008.5.1.4.1.1.88.33",    /* Comprehensive SR */
+    "1.2.840.10008.5.1.4.1.1.88.59",    /* Key Object Selection Document */
+    "1.2.840.10008.5.1.4.1.1.104.1",    /* Encapsulated PDF */
+    "1.2.840.10008.5.1.4.1.1.11.1",     /* Grayscale Softcopy Presentation State */
+    "1.2.840.10008.5.1.4.1.1.66.4",     /* Segmentation */
+    "1.2.840.10008.5.1.4.1.1.481.1",    /* RT Image */
+};
+
+/* Transfer syntaxes taken for them: the uncompressed ones and the compressed ones a PACS
+ * keeps, so objects arrive as stored (PS3.5 Annex A). */
+static const char *const get_transfer_syntaxes[] = {
+    DCM_TS_EXPLICIT_LE,        DCM_TS_IMPLICIT_LE,        "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.50",  "1.2.840.10008.1.2.4.51",  "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",  "1.2.840.10008.1.2.4.80",  "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",  "1.2.840.10008.1.2.4.91",  "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.103",
+};
+
+/* The classes most often stored compressed get one more context per compressed syntax: an
+ * acceptor takes one transfer syntax per context, and an object stored compressed can only
+ * come back in its own (PS3.5 8.2: no transcoding on the sending side yet). */
+static const char *const get_compressed_classes[] = {
+    "1.2.840.10008.5.1.4.1.1.1",   "1.2.840.10008.5.1.4.1.1.1.1",    "1.2.840.10008.5.1.4.1.1.6.1",
+    "1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.2",      "1.2.840.10008.5.1.4.1.1.4",
+    "1.2.840.10008.5.1.4.1.1.7",   "1.2.840.10008.5.1.4.1.1.77.1.1",
+};
+static const char *const get_compressed_syntaxes[] = {
+    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
+};
+
+struct progress {
+    const char *cmd;
+    bool tty; /* stderr is a terminal: one status line, rewritten */
+};
+
+static void on_progress(void *ctx, const scu_response *p)
+{
+    struct progress *g = ctx;
+    if (g->tty)
+        fprintf(stderr, "\r%u remaining, %u completed, %u failed, %u warnings  ", p->remaining,
+                p->completed, p->failed, p->warning);
+}
+
+/* The Failed SOP Instance UID List of the final response, one line each on stderr. */
+static vp_status on_failed_list(void *ctx, const uint8_t *data, size_t len, const char *ts)
+{
+    struct progress *g = ctx;
+    dcm_dataset *ds;
+    vp_error err = {0};
+    if (dcm_dataset_read_mem(data, len, ts, NULL, &ds, &err) != VP_OK)
+        return VP_OK; /* the counts say enough */
+    const char *v;
+    size_t vlen;
+    for (size_t i = 0; dcm_dataset_get_str(ds, DCM_TAG(0x0008, 0x0058), i, &v, &vlen) == VP_OK; i++)
+        fprintf(stderr, "vetpacs %s: not sent: %.*s\n", g->cmd, (int)vlen, v);
+    dcm_dataset_free(ds);
+    return VP_OK;
+}
+
+/* Prints the final response; the exit status: 0 all sent, 1 otherwise. */
+static int retrieve_report(const char *cmd, struct progress *g, const scu_response *rsp,
+                           enum dimse_service svc)
+{
+    if (g->tty)
+        fputc('\n', stderr);
+    fprintf(stderr, "%u completed, %u failed, %u warnings; %04X %s%s%s%s\n", rsp->completed,
+            rsp->failed, rsp->warning, rsp->status, dimse_status_name(svc, rsp->status),
+            rsp->has_error_comment ? " (" : "", rsp->error_comment,
+            rsp->has_error_comment ? ")" : "");
+    (void)cmd;
+    return dimse_status_class(rsp->status) == DIMSE_CLASS_SUCCESS ? 0 : 1;
+}
+
+int app_cmd_move(int argc, char **argv)
+{
+    struct client c;
+    const char *dest = NULL;
+    int i = parse_client_x("move", MOVE_USAGE, argc, argv, &c, "--dest", &dest);
+    if (i < 0)
+        return 2;
+    if (i == argc) {
+        fprintf(stderr, "usage: %s\n", MOVE_USAGE);
+        return 2;
+    }
+    /* The Move Destination (PS3.7 9.1.4.1.5) is an AE the peer knows; by default ours. */
+    if (!dest)
+        dest = c.calling_ae;
+    if (!ul_ae_title_valid(dest, strlen(dest))) {
+        fprintf(stderr, "vetpacs move: --dest '%s' is not a valid AE title\n", dest);
+        return 2;
+    }
+    bool patient_root;
+    dcm_dataset *id = identifier("move", argc, argv, i, &patient_root);
+    if (!id)
+        return 2;
+    const char *sop_class = patient_root ? PATIENT_ROOT_MOVE : STUDY_ROOT_MOVE;
+    static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
+    const scu_context ctx = {sop_class, 2, ts, false};
+    scu_opts o;
+    client_opts(&c, &o);
+    o.contexts = &ctx;
+    o.context_count = 1;
+    vp_error err = {0};
+    scu *s;
+    int rc = 1;
+    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs move: %s\n", err.msg);
+        dcm_dataset_free(id);
+        return 1;
+    }
+    struct progress g = {"move", isatty(2)};
+    scu_retrieve_opts ro = {.on_progress = on_progress, .ctx = &g, .on_identifier = on_failed_list};
+    scu_response rsp;
+    if (scu_move(s, sop_class, dest, id, &ro, &rsp, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs move: %s\n", err.msg);
+    } else {
+        rc = retrieve_report("move", &g, &rsp, DIMSE_SVC_MOVE);
+        vp_error_clear(&err);
+        scu_release(s, &err);
+    }
+    scu_close(s);
+    dcm_dataset_free(id);
+    return rc;
+}
+
+/* Writes the objects of a C-GET as Part 10 files DIR/<SOP Instance UID>.dcm: into a
+ * temporary name, fsync'd, then renamed, before the C-STORE-RSP says Success. */
+struct receiver {
+    const char *dir;
+    FILE *f; /* the object being received */
+    char tmp[4096], dst[4096];
+    size_t received; /* objects written */
+    uint64_t bytes;
+};
+
+static vp_status file_sink_write(void *ctx, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, ctx) == n ? VP_OK : VP_EIO;
+}
+
+static vp_status rx_begin(void *ctx, const char *sop_class, const char *sop_instance,
+                          const char *ts, vp_error *err)
+{
+    struct receiver *r = ctx;
+    /* The UID names the file: only digits and dots may reach the path. */
+    if (!dcm_uid_valid(sop_instance, strlen(sop_instance)))
+        return vp_error_set(err, VP_EINVAL, "Affected SOP Instance UID is not a valid UID");
+    snprintf(r->dst, sizeof r->dst, "%s/%s.dcm", r->dir, sop_instance);
+    snprintf(r->tmp, sizeof r->tmp, "%s/.%s.part", r->dir, sop_instance);
+    if (!(r->f = fopen(r->tmp, "wb")))
+        return vp_error_set(err, VP_EIO, "%s: %s", r->tmp, strerror(errno));
+    dcm_dataset *meta = dcm_dataset_new();
+    vp_status st = meta ? VP_OK : VP_ENOMEM;
+    if (st == VP_OK &&
+        (st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0002), DCM_VR_UI, sop_class)) == VP_OK &&
+        (st = dcm_dataset_set_str(meta, DCM_TAG(0x0002, 0x0003), DCM_VR_UI, sop_instance)) ==
+            VP_OK) {
+        dcm_sink sink = {file_sink_write, r->f};
+        st = dcm_part10_write_header(meta, ts, &sink, err);
+    } else {
+        vp_error_set(err, st, "cannot build the meta group");
+    }
+    dcm_dataset_free(meta);
+    return st;
+}
+
+static vp_status rx_data(void *ctx, const uint8_t *p, size_t n, vp_error *err)
+{
+    struct receiver *r = ctx;
+    if (fwrite(p, 1, n, r->f) != n)
+        return vp_error_set(err, VP_EIO, "%s: %s", r->tmp, strerror(errno));
+    r->bytes += n;
+    return VP_OK;
+}
+
+static uint16_t rx_end(void *ctx, vp_status st, vp_error *err)
+{
+    struct receiver *r = ctx;
+    if (r->f) {
+        if (st == VP_OK && (fflush(r->f) != 0 || fsync(fileno(r->f)) != 0))
+            st = vp_error_set(err, VP_EIO, "%s: %s", r->tmp, strerror(errno));
+        if (fclose(r->f) != 0 && st == VP_OK)
+            st = vp_error_set(err, VP_EIO, "%s: %s", r->tmp, strerror(errno));
+        r->f = NULL;
+        if (st == VP_OK && rename(r->tmp, r->dst) != 0)
+            st = vp_error_set(err, VP_EIO, "%s: %s", r->dst, strerror(errno));
+        if (st != VP_OK)
+            unlink(r->tmp);
+    }
+    if (st == VP_OK)
+        r->received++;
+    return dimse_status_from_vp(DIMSE_SVC_STORE, st);
+}
+
+int app_cmd_get(int argc, char **argv)
+{
+    struct client c;
+    const char *out = ".";
+    int i = parse_client_x("get", GET_USAGE, argc, argv, &c, "--out", &out);
+    if (i < 0)
+        return 2;
+    if (i == argc) {
+        fprintf(stderr, "usage: %s\n", GET_USAGE);
+        return 2;
+    }
+    struct stat sb;
+    if (stat(out, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "vetpacs get: --out %s is not a folder\n", out);
+        return 2;
+    }
+    bool patient_root;
+    dcm_dataset *id = identifier("get", argc, argv, i, &patient_root);
+    if (!id)
+        return 2;
+    const char *sop_class = patient_root ? PATIENT_ROOT_GET : STUDY_ROOT_GET;
+    static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
+    size_t nclass = sizeof get_storage_classes / sizeof get_storage_classes[0];
+    size_t ncomp = sizeof get_compressed_classes / sizeof get_compressed_classes[0];
+    size_t nsyn = sizeof get_compressed_syntaxes / sizeof get_compressed_syntaxes[0];
+    scu_context ctx[SCU_MAX_CONTEXTS];
+    size_t n = 0;
+    ctx[n++] = (scu_context){sop_class, 2, ts, false};
+    for (size_t k = 0; k < nclass; k++)
+        ctx[n++] = (scu_context){get_storage_classes[k],
+                                 sizeof get_transfer_syntaxes / sizeof get_transfer_syntaxes[0],
+                                 get_transfer_syntaxes, true};
+    for (size_t k = 0; k < ncomp; k++)
+        for (size_t t = 0; t < nsyn && n < SCU_MAX_CONTEXTS; t++)
+            ctx[n++] =
+                (scu_context){get_compressed_classes[k], 1, &get_compressed_syntaxes[t], true};
+    scu_opts o;
+    client_opts(&c, &o);
+    o.contexts = ctx;
+    o.context_count = n;
+    vp_error err = {0};
+    scu *s;
+    int rc = 1;
+    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs get: %s\n", err.msg);
+        dcm_dataset_free(id);
+        return 1;
+    }
+    struct progress g = {"get", isatty(2)};
+    struct receiver r = {.dir = out};
+    scu_receiver recv = {&r, rx_begin, rx_data, rx_end};
+    scu_retrieve_opts ro = {
+        .on_progress = on_progress, .ctx = &g, .on_identifier = on_failed_list, .receiver = &recv};
+    scu_response rsp;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (scu_get(s, sop_class, id, &ro, &rsp, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs get: %s\n", err.msg);
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        rc = retrieve_report("get", &g, &rsp, DIMSE_SVC_GET);
+        printf("%zu received into %s (%.1f MB in %.2f s)\n", r.received, out, (double)r.bytes / 1e6,
+               secs);
+        vp_error_clear(&err);
+        scu_release(s, &err);
+    }
+    if (r.f) { /* the peer went away mid-object */
+        fclose(r.f);
+        unlink(r.tmp);
+    }
+    scu_close(s);
     dcm_dataset_free(id);
     return rc;
 }

@@ -31,6 +31,8 @@ struct pending {
  * commit (the file on disk and the row must describe the same bytes); different UIDs hash to
  * one of these locks and go on in parallel. */
 #define UID_LOCKS 64
+/* Idle read connections kept for reuse. */
+#define READERS_KEPT 8
 
 struct ingest {
     store *store; /* object files */
@@ -51,6 +53,10 @@ struct ingest {
      * a reader sees a consistent snapshot and neither waits for nor delays the commits. */
     idx *qidx;
     pthread_mutex_t qidx_lock;
+    /* Read connections lent to associations (C-FIND, C-MOVE, C-GET step cursors on them
+     * while answering), kept for the next one: opening one prepares every statement. */
+    idx *readers[READERS_KEPT];
+    size_t n_readers; /* guarded by qidx_lock */
 };
 
 struct ingest_stream {
@@ -183,6 +189,8 @@ void ingest_close(ingest *g)
     }
     vp_free(g->settle);
     idx_close(g->qidx);
+    for (size_t i = 0; i < g->n_readers; i++)
+        idx_close(g->readers[i]);
     pthread_mutex_destroy(&g->qidx_lock);
     idx_close(g->idx);
     store_close(g->store);
@@ -694,4 +702,29 @@ vp_status ingest_select(ingest *g, const char *sql, const char *const *params, s
         st = idx_select(g->qidx, sql, params, n, fn, ctx, err);
     pthread_mutex_unlock(&g->qidx_lock);
     return st;
+}
+
+vp_status ingest_reader_take(ingest *g, idx **out, vp_error *err)
+{
+    pthread_mutex_lock(&g->qidx_lock);
+    *out = g->n_readers ? g->readers[--g->n_readers] : NULL;
+    pthread_mutex_unlock(&g->qidx_lock);
+    if (*out)
+        return VP_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.db", store_root(g->store));
+    return idx_open(path, out, err);
+}
+
+void ingest_reader_give(ingest *g, idx *x)
+{
+    if (!x)
+        return;
+    pthread_mutex_lock(&g->qidx_lock);
+    if (g->n_readers < READERS_KEPT) {
+        g->readers[g->n_readers++] = x;
+        x = NULL;
+    }
+    pthread_mutex_unlock(&g->qidx_lock);
+    idx_close(x);
 }

@@ -101,4 +101,11 @@ vp_status ingest_verify(ingest *g, void (*report)(void *ctx, const char *msg), v
 vp_status ingest_select(ingest *g, const char *sql, const char *const *params, size_t n,
                         idx_row_fn fn, void *ctx, vp_error *err);
 
+/* Lends a read connection of the index for the caller's own use: an association serving
+ * C-FIND, C-MOVE or C-GET steps its cursors there while answering, without holding the
+ * shared one of ingest_select. Give it back (with no cursor open) with ingest_reader_give,
+ * which keeps a few for the next borrower. */
+vp_status ingest_reader_take(ingest *g, idx **out, vp_error *err);
+void ingest_reader_give(ingest *g, idx *x);
+
 #endif

@@ -26,7 +26,8 @@ static const struct command {
     {"serve", app_cmd_serve,
      "serve [--config FILE] [--data DIR] [--dicom-port N] [--http-port N] [--aet AET] "
      "[--peer AE@HOST:PORT]...",
-     "run the archive: DICOM C-ECHO and C-STORE SCP (defaults ./vetpacs-data, 11112, VETPACS)"},
+     "run the archive: DICOM C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET SCP "
+     "(defaults ./vetpacs-data, 11112, VETPACS)"},
     {"echo", app_cmd_echo, "echo [--aet AET] [--call AET] [--timeout S] HOST PORT",
      "C-ECHO: check that a DICOM peer answers (Verification SCU)"},
     {"send", app_cmd_send, "send [--aet AET] [--call AET] [--timeout S] HOST PORT FILE|DIR...",
@@ -34,6 +35,12 @@ static const struct command {
     {"find", app_cmd_find,
      "find [--aet AET] [--call AET] [--timeout S] HOST PORT KEYWORD[=VALUE]...",
      "C-FIND: query a DICOM peer (Study Root; Patient Root for QueryRetrieveLevel=PATIENT)"},
+    {"move", app_cmd_move,
+     "move [--aet AET] [--call AET] [--timeout S] [--dest AE] HOST PORT KEYWORD=VALUE...",
+     "C-MOVE: have a DICOM peer send studies, series or images to an AE (default --aet)"},
+    {"get", app_cmd_get,
+     "get [--aet AET] [--call AET] [--timeout S] [--out DIR] HOST PORT KEYWORD=VALUE...",
+     "C-GET: fetch studies, series or images from a DICOM peer into DIR (default .)"},
     {"import", app_cmd_import, "import [--data DIR] FILE|DIR...",
      "store files in the archive (default ./vetpacs-data) through the ingest pipeline"},
     {"check", app_cmd_check, "check [--data DIR]",

@@ -30,6 +30,9 @@ typedef struct scp_report {
     uint64_t failures; /* C-STORE failures */
     uint64_t echoes;   /* C-ECHO answered */
     uint64_t finds;    /* C-FIND answered */
+    uint64_t moves;    /* C-MOVE answered */
+    uint64_t gets;     /* C-GET answered */
+    uint64_t sent;     /* objects sent by C-MOVE and C-GET sub-operations */
     uint64_t bytes;    /* data set bytes received */
     int64_t duration_ms;
     char result[160]; /* "released", "rejected: ...", "aborted: ..." */

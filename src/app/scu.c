@@ -58,12 +58,23 @@ struct scu {
     uint16_t awaited_command;        /* the response command field expected */
     uint16_t awaited_id;             /* ... answering this Message ID */
     bool have_response;              /* the awaited response arrived */
+    bool activity;                   /* a PDU arrived (C-MOVE/C-GET progress) */
     dimse_msg response;              /* its command set */
     scu_match_fn on_match;           /* C-FIND: called with each pending answer's identifier */
     void *match_ctx;                 /* passed to on_match */
     const char *match_ts;            /* transfer syntax of the identifiers */
     bool collecting;                 /* a pending answer's identifier is being collected */
     vp_status match_status;          /* first failure of on_match */
+    scu_progress_fn on_progress;     /* C-MOVE, C-GET: called with each pending response */
+    scu_match_fn on_identifier;      /* ... and with the final response's identifier */
+    void *retrieve_ctx;              /* passed to both */
+    bool collecting_final;           /* the final response's identifier is being collected */
+    const scu_receiver *recv;        /* C-GET: takes the C-STORE sub-operations */
+    bool receiving;                  /* a C-STORE-RQ's data set is arriving */
+    uint8_t recv_pc;                 /* its presentation context */
+    dimse_msg recv_rq;               /* its command */
+    vp_status recv_status;           /* first failure of begin or data */
+    vp_error recv_err;               /* its message */
     vp_status end_status;            /* VP_OK while the association may go on */
     char end_msg[VP_ERROR_MAX];      /* why it ended (first reason wins) */
     uint8_t rx[RX_SIZE];             /* receive buffer */
@@ -213,9 +224,49 @@ static void close_transport(scu *s, int64_t ms)
 
 static vp_status process(scu *s, vp_error *err);
 
-/* A command set from the peer (PS3.7 9.3): the awaited response, or a protocol error. */
-static vp_status on_command(scu *s, const dimse_msg *m)
+/* The parts of a response the caller sees. */
+static void copy_response(const dimse_msg *m, scu_response *rsp)
 {
+    memset(rsp, 0, sizeof *rsp);
+    rsp->status = m->status;
+    if (m->present & DIMSE_F_ERROR_COMMENT) {
+        rsp->has_error_comment = true;
+        memcpy(rsp->error_comment, m->error_comment, sizeof rsp->error_comment);
+    }
+    if (m->present & (DIMSE_F_COMPLETED | DIMSE_F_FAILED)) {
+        rsp->has_counts = true;
+        rsp->remaining = m->remaining;
+        rsp->completed = m->completed;
+        rsp->failed = m->failed;
+        rsp->warning = m->warning;
+    }
+}
+
+/* A command set from the peer (PS3.7 9.3): the awaited response, or a protocol error. */
+static vp_status on_command(scu *s, const dimse_msg *m, uint8_t pc_id)
+{
+    /* C-GET (PS3.4 C.4.3.1): the peer performs its C-STORE sub-operations on this
+     * association, one at a time, while the C-GET is outstanding. */
+    if (m->command_field == DIMSE_C_STORE_RQ && s->recv && s->awaiting && m->has_dataset &&
+        !s->receiving) {
+        s->receiving = true;
+        s->recv_pc = pc_id;
+        s->recv_rq = *m;
+        vp_error_clear(&s->recv_err);
+        size_t i = (size_t)(pc_id - 1) / 2;
+        const char *ts = (pc_id & 1) && i < s->pc_count && s->pcs[i].accepted ? s->pcs[i].ts : NULL;
+        if (!ts)
+            s->recv_status = vp_error_set(&s->recv_err, VP_EINVAL,
+                                          "C-STORE-RQ on a presentation context not accepted");
+        else if (strcmp(s->pcs[i].abstract_syntax, m->affected_sop_class_uid) != 0)
+            s->recv_status =
+                vp_error_set(&s->recv_err, VP_EINVAL,
+                             "Affected SOP Class UID is not the presentation context's");
+        else
+            s->recv_status = s->recv->begin(s->recv->ctx, m->affected_sop_class_uid,
+                                            m->affected_sop_instance_uid, ts, &s->recv_err);
+        return VP_OK;
+    }
     if (!dimse_command_is_response(m->command_field))
         return end_assoc(s, VP_EUNSUPPORTED, "%s sent %s, which this client does not serve",
                          s->peer, dimse_command_name(m->command_field));
@@ -246,14 +297,54 @@ static vp_status on_command(scu *s, const dimse_msg *m)
         }
         return VP_OK;
     }
+    /* C-MOVE, C-GET: Pending responses carry the sub-operation counts (PS3.4 C.4.2.1.5). */
+    if ((m->command_field == DIMSE_C_MOVE_RSP || m->command_field == DIMSE_C_GET_RSP) &&
+        dimse_status_class(m->status) == DIMSE_CLASS_PENDING) {
+        if (s->on_progress) {
+            scu_response p;
+            copy_response(m, &p);
+            s->on_progress(s->retrieve_ctx, &p);
+        }
+        return VP_OK;
+    }
     s->response = *m;
+    /* A final response with an identifier (the Failed SOP Instance UID List of a C-MOVE or
+     * C-GET) ends the request once the identifier has arrived. */
+    if (m->has_dataset) {
+        if (dimse_assembler_collect(s->dimse, SCU_IDENTIFIER_MAX) != VP_OK)
+            return end_assoc(s, VP_ENOMEM, "%s: cannot collect a response identifier", s->peer);
+        s->collecting_final = true;
+        return VP_OK;
+    }
     s->have_response = true;
     return VP_OK;
+}
+
+/* The end of a C-STORE sub-operation's data set: answer it (PS3.7 9.3.1.2). */
+static vp_status receive_end(scu *s)
+{
+    s->receiving = false;
+    uint16_t status = s->recv->end(s->recv->ctx, s->recv_status, &s->recv_err);
+    dimse_msg rsp;
+    if (dimse_msg_response(&rsp, &s->recv_rq, status) != VP_OK)
+        return end_assoc(s, VP_EPARSE, "%s: cannot answer its C-STORE-RQ", s->peer);
+    if (dimse_status_class(status) != DIMSE_CLASS_SUCCESS && s->recv_err.msg[0])
+        dimse_msg_set_error_comment(&rsp, s->recv_err.msg);
+    vp_buf cmd;
+    vp_buf_init(&cmd, 0);
+    vp_error e;
+    vp_error_clear(&e);
+    vp_status st = dimse_msg_encode(&rsp, &cmd, &e);
+    if (st == VP_OK)
+        st = ul_assoc_send_pdata(s->a, s->recv_pc, true, cmd.data, cmd.len, true, &e);
+    vp_buf_fini(&cmd);
+    return st == VP_OK ? VP_OK : end_assoc(s, st, "%s: %s", s->peer, e.msg);
 }
 
 /* P-DATA indication: each PDV to the DIMSE reassembler (PS3.8 Annex E). */
 static vp_status on_pdata(scu *s, const ul_pdu *pdu)
 {
+    s->activity = true;
     for (size_t i = 0; i < pdu->pdv_count && s->end_status == VP_OK; i++) {
         const ul_pdv *v = &pdu->pdvs[i];
         dimse_pdv in = {v->pc_id, (v->control & UL_PDV_COMMAND) != 0,
@@ -267,14 +358,25 @@ static vp_status on_pdata(scu *s, const ul_pdu *pdu)
         if (ev.type == DIMSE_EV_BAD_COMMAND)
             return end_assoc(s, VP_EPARSE, "%s sent a command set that does not decode: %s",
                              s->peer, e.msg);
-        if (ev.type == DIMSE_EV_COMMAND && (st = on_command(s, ev.msg)) != VP_OK)
+        if (ev.type == DIMSE_EV_COMMAND && (st = on_command(s, ev.msg, v->pc_id)) != VP_OK)
             return st;
         if (ev.type == DIMSE_EV_MESSAGE && s->collecting) {
             s->collecting = false;
             if (s->on_match && s->match_status == VP_OK)
                 s->match_status = s->on_match(s->match_ctx, ev.data, ev.len, s->match_ts);
+        } else if (ev.type == DIMSE_EV_MESSAGE && s->collecting_final) {
+            s->collecting_final = false;
+            s->have_response = true;
+            size_t k = (size_t)(v->pc_id - 1) / 2;
+            if (s->on_identifier && k < s->pc_count && s->match_status == VP_OK)
+                s->match_status = s->on_identifier(s->retrieve_ctx, ev.data, ev.len, s->pcs[k].ts);
+        } else if (ev.type == DIMSE_EV_DATA && s->receiving) {
+            if (s->recv_status == VP_OK && ev.len)
+                s->recv_status = s->recv->data(s->recv->ctx, ev.data, ev.len, &s->recv_err);
+            if (ev.is_last && (st = receive_end(s)) != VP_OK)
+                return st;
         }
-        /* DIMSE_EV_DATA: a response's data set; C-ECHO-RSP and C-STORE-RSP have none. */
+        /* Other DIMSE_EV_DATA: a response data set nobody asked to collect. */
     }
     return VP_OK;
 }
@@ -508,6 +610,11 @@ static bool response_arrived(const scu *s)
     return s->have_response;
 }
 
+static bool something_arrived(const scu *s)
+{
+    return s->have_response || s->activity;
+}
+
 static bool release_done(const scu *s)
 {
     return s->released && s->fd < 0;
@@ -566,6 +673,7 @@ vp_status scu_open(const char *host, uint16_t port, const scu_opts *o, scu **out
     snprintf(s->peer, sizeof s->peer, "%s (%s)", s->peer_addr, o->called_ae);
     s->pc_count = o->context_count;
     ul_pc_rq *rq_pcs = vp_calloc(o->context_count, sizeof *rq_pcs);
+    ul_role roles[SCU_MAX_CONTEXTS];
     ul_assoc_opts ao = {.requestor = true, .max_pdu_length = o->max_pdu_length};
     if (!rq_pcs || !(s->dimse = dimse_assembler_new(0))) {
         st = vp_error_set(err, VP_ENOMEM, "out of memory");
@@ -589,6 +697,17 @@ vp_status scu_open(const char *host, uint16_t port, const scu_opts *o, scu **out
                        .application_context = UL_APPLICATION_CONTEXT,
                        .rq_pc_count = o->context_count,
                        .rq_pcs = rq_pcs};
+    /* One Role Selection item per SOP class (PS3.7 D.3.3.4), SCU role off: a C-GET's storage
+     * contexts carry the peer's C-STORE requests to us, and nothing goes the other way. */
+    for (size_t i = 0; i < o->context_count; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < rq.user_info.role_count && !dup; k++)
+            dup = !strcmp(roles[k].sop_class_uid, o->contexts[i].abstract_syntax);
+        if (o->contexts[i].scp_role && !dup)
+            roles[rq.user_info.role_count++] =
+                (ul_role){.sop_class_uid = o->contexts[i].abstract_syntax, .scp = true};
+    }
+    rq.user_info.roles = roles;
     snprintf(rq.called_ae, sizeof rq.called_ae, "%s", o->called_ae);
     snprintf(rq.calling_ae, sizeof rq.calling_ae, "%s", o->calling_ae);
     if ((st = ul_assoc_request(s->a, &rq, err)) != VP_OK) /* Evt1 -> AE-1, Sta4 */
@@ -740,12 +859,25 @@ static vp_status await_response(scu *s, scu_response *rsp, vp_error *err)
     s->awaiting = false;
     if (st != VP_OK)
         return st;
-    memset(rsp, 0, sizeof *rsp);
-    rsp->status = s->response.status;
-    if (s->response.present & DIMSE_F_ERROR_COMMENT) {
-        rsp->has_error_comment = true;
-        memcpy(rsp->error_comment, s->response.error_comment, sizeof rsp->error_comment);
+    copy_response(&s->response, rsp);
+    return VP_OK;
+}
+
+/* Waits for the final response of a C-MOVE or C-GET. Sub-operations may take long in all:
+ * the DIMSE timeout bounds the wait for each message of the peer, not the whole request. */
+static vp_status await_retrieve(scu *s, scu_response *rsp, vp_error *err)
+{
+    vp_status st = VP_OK;
+    while (st == VP_OK && !s->have_response) {
+        int64_t deadline = net_deadline(s->dimse_ms);
+        st =
+            wait_until(s, something_arrived, deadline, dimse_command_name(s->awaited_command), err);
+        s->activity = false;
     }
+    s->awaiting = false;
+    if (st != VP_OK)
+        return st;
+    copy_response(&s->response, rsp);
     return VP_OK;
 }
 
@@ -801,6 +933,69 @@ vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
     if (st == VP_OK && s->match_status != VP_OK)
         st = vp_error_set(err, s->match_status, "an answer could not be handled");
     return st;
+}
+
+/* C-MOVE and C-GET: the request with its identifier, then Pending responses (counts) until the
+ * final one; for C-GET the C-STORE sub-operations arrive in between (on_command). */
+static vp_status retrieve(scu *s, uint16_t command, const char *sop_class, const char *destination,
+                          const dcm_dataset *identifier, const scu_retrieve_opts *o,
+                          scu_response *rsp, vp_error *err)
+{
+    if (!scu_usable(s))
+        return ended(s, err);
+    size_t idx = 0;
+    while (idx < s->pc_count &&
+           !(s->pcs[idx].accepted && strcmp(s->pcs[idx].abstract_syntax, sop_class) == 0))
+        idx++;
+    if (idx == s->pc_count)
+        return vp_error_set(err, VP_EUNSUPPORTED, "%s did not accept %s", s->peer,
+                            uid_name(sop_class));
+    vp_buf id;
+    vp_buf_init(&id, 0);
+    dcm_sink sink = dcm_sink_buf(&id);
+    vp_status st = dcm_dataset_write(identifier, s->pcs[idx].ts, NULL, &sink, err);
+    dimse_msg m;
+    uint16_t mid = take_message_id(s);
+    if (st == VP_OK) {
+        st = command == DIMSE_C_MOVE_RQ
+                 ? dimse_msg_move_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class, destination)
+                 : dimse_msg_get_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class);
+        if (st != VP_OK)
+            vp_error_set(err, st, "invalid SOP class or Move Destination '%s'",
+                         destination ? destination : "");
+    }
+    s->on_progress = o ? o->on_progress : NULL;
+    s->on_identifier = o ? o->on_identifier : NULL;
+    s->retrieve_ctx = o ? o->ctx : NULL;
+    s->recv = command == DIMSE_C_GET_RQ && o ? o->receiver : NULL;
+    s->match_status = VP_OK;
+    if (st == VP_OK && (st = send_command(s, idx, &m, err)) == VP_OK &&
+        (st = ul_assoc_send_pdata(s->a, (uint8_t)(2 * idx + 1), false, id.data, id.len, true,
+                                  err)) == VP_OK &&
+        (st = flush(s, err)) == VP_OK)
+        st = await_retrieve(s, rsp, err);
+    vp_buf_fini(&id);
+    s->on_progress = NULL;
+    s->on_identifier = NULL;
+    s->recv = NULL;
+    if (st == VP_OK && s->match_status != VP_OK)
+        st = vp_error_set(err, s->match_status, "the response identifier could not be handled");
+    return st;
+}
+
+vp_status scu_move(scu *s, const char *sop_class, const char *destination,
+                   const dcm_dataset *identifier, const scu_retrieve_opts *opts, scu_response *rsp,
+                   vp_error *err)
+{
+    return retrieve(s, DIMSE_C_MOVE_RQ, sop_class, destination, identifier, opts, rsp, err);
+}
+
+vp_status scu_get(scu *s, const char *sop_class, const dcm_dataset *identifier,
+                  const scu_retrieve_opts *opts, scu_response *rsp, vp_error *err)
+{
+    if (!opts || !opts->receiver)
+        return vp_error_set(err, VP_EINVAL, "C-GET needs a receiver for its sub-operations");
+    return retrieve(s, DIMSE_C_GET_RQ, sop_class, NULL, identifier, opts, rsp, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -933,17 +1128,12 @@ uint64_t scu_file_dataset_size(const scu_file *f)
 /* ------------------------------------------------------------------------------------------ */
 /* C-STORE                                                                                    */
 
-/* An accepted context for f: its own transfer syntax first (sent as-is), else for a native
- * file Explicit, then Implicit VR Little Endian (re-encoded). SIZE_MAX when none.
- * A native data set of odd length (values of odd length, against PS3.5 7.1.1) is re-encoded
- * even in its own syntax: the writer pads them, and peers refuse odd PDV fragments (dcmtk
- * aborts with "Odd Fragment Length"). */
-static size_t pick_context(const scu *s, const scu_file *f, bool *reencode)
+size_t scu_file_pick(const scu_file *f, const char *const *abstract, const char *const *ts,
+                     size_t n, bool *reencode)
 {
     *reencode = false;
-    for (size_t i = 0; i < s->pc_count; i++)
-        if (s->pcs[i].accepted && !strcmp(s->pcs[i].abstract_syntax, f->sop_class) &&
-            !strcmp(s->pcs[i].ts, f->ts)) {
+    for (size_t i = 0; i < n; i++)
+        if (ts[i] && !strcmp(abstract[i], f->sop_class) && !strcmp(ts[i], f->ts)) {
             *reencode = f->native && f->odd;
             return i;
         }
@@ -951,13 +1141,23 @@ static size_t pick_context(const scu *s, const scu_file *f, bool *reencode)
         return SIZE_MAX; /* encapsulated data only goes in its own syntax */
     static const char *const fallback[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
     for (size_t k = 0; k < 2; k++)
-        for (size_t i = 0; i < s->pc_count; i++)
-            if (s->pcs[i].accepted && !strcmp(s->pcs[i].abstract_syntax, f->sop_class) &&
-                !strcmp(s->pcs[i].ts, fallback[k])) {
+        for (size_t i = 0; i < n; i++)
+            if (ts[i] && !strcmp(abstract[i], f->sop_class) && !strcmp(ts[i], fallback[k])) {
                 *reencode = true;
                 return i;
             }
     return SIZE_MAX;
+}
+
+/* An accepted context of this association for f (scu_file_pick). */
+static size_t pick_context(const scu *s, const scu_file *f, bool *reencode)
+{
+    const char *abstract[SCU_MAX_CONTEXTS] = {0}, *ts[SCU_MAX_CONTEXTS] = {0};
+    for (size_t i = 0; i < s->pc_count; i++) {
+        abstract[i] = s->pcs[i].abstract_syntax;
+        ts[i] = s->pcs[i].accepted ? s->pcs[i].ts : NULL;
+    }
+    return scu_file_pick(f, abstract, ts, s->pc_count, reencode);
 }
 
 /* Why no context fits f, for the error: the peer's answer to the context proposing the
@@ -997,9 +1197,9 @@ struct store_tx {
 
 /* Sends n data set bytes at p; last ends the data set (PS3.8 E.2: its last fragment carries
  * the last-fragment bit). Between pieces, looks at what the peer sent (an A-ABORT ends it). */
-static vp_status send_piece(struct store_tx *t, const uint8_t *p, size_t n, bool last,
-                            vp_error *err)
+static vp_status send_piece(void *ctx, const uint8_t *p, size_t n, bool last, vp_error *err)
 {
+    struct store_tx *t = ctx;
     scu *s = t->s;
     vp_status st;
     if (!scu_usable(s)) /* the peer may have aborted while we were reading or encoding */
@@ -1018,7 +1218,7 @@ static vp_status send_piece(struct store_tx *t, const uint8_t *p, size_t n, bool
 }
 
 /* Sends the data set bytes of f as they are in the file, SCU_CHUNK at a time. */
-static vp_status send_file_body(struct store_tx *t, const scu_file *f, vp_error *err)
+static vp_status send_file_body(const scu_file *f, scu_piece_fn fn, void *ctx, vp_error *err)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -1047,7 +1247,7 @@ static vp_status send_file_body(struct store_tx *t, const scu_file *f, vp_error 
         }
         pos += n;
         left -= n;
-        if ((st = send_piece(t, buf, n, left == 0, err)) != VP_OK)
+        if ((st = fn(ctx, buf, n, left == 0, err)) != VP_OK)
             goto done;
     } while (left > 0);
 done:
@@ -1058,9 +1258,10 @@ done:
 
 /* The encoder's sink for a re-encoded data set: a buffer sent every SCU_CHUNK bytes. */
 struct encode_sink {
-    struct store_tx *t; /* the C-STORE */
-    vp_buf buf;         /* encoded bytes not yet sent */
-    vp_error err;       /* why sending failed */
+    scu_piece_fn fn; /* where the pieces go */
+    void *ctx;       /* its argument */
+    vp_buf buf;      /* encoded bytes not yet sent */
+    vp_error err;    /* why sending failed */
 };
 
 static vp_status encode_write(void *ctx, const void *p, size_t n)
@@ -1076,7 +1277,7 @@ static vp_status encode_write(void *ctx, const void *p, size_t n)
         n -= take;
         /* Only a full buffer that more bytes follow goes out: the end carries the last bit. */
         if (k->buf.len == SCU_CHUNK && n > 0) {
-            if ((st = send_piece(k->t, k->buf.data, k->buf.len, false, &k->err)) != VP_OK)
+            if ((st = k->fn(k->ctx, k->buf.data, k->buf.len, false, &k->err)) != VP_OK)
                 return st;
             vp_buf_reset(&k->buf);
         }
@@ -1085,14 +1286,14 @@ static vp_status encode_write(void *ctx, const void *p, size_t n)
 }
 
 /* Reads f whole and sends its data set encoded in ts (Explicit or Implicit VR LE). */
-static vp_status send_reencoded(struct store_tx *t, const scu_file *f, const char *ts,
+static vp_status send_reencoded(const scu_file *f, const char *ts, scu_piece_fn fn, void *ctx,
                                 vp_error *err)
 {
     dcm_file *df = NULL;
     vp_status st = dcm_file_read(f->path, NULL, &df, err);
     if (st != VP_OK)
         return st;
-    struct encode_sink k = {.t = t};
+    struct encode_sink k = {.fn = fn, .ctx = ctx};
     vp_buf_init(&k.buf, 0);
     vp_error_clear(&k.err);
     dcm_sink sink = {encode_write, &k};
@@ -1100,7 +1301,7 @@ static vp_status send_reencoded(struct store_tx *t, const scu_file *f, const cha
     vp_error_clear(&werr);
     st = dcm_dataset_write(dcm_file_dataset(df), ts, NULL, &sink, &werr);
     if (st == VP_OK)
-        st = send_piece(t, k.buf.data, k.buf.len, true, err);
+        st = fn(ctx, k.buf.data, k.buf.len, true, err);
     else if (k.err.status != VP_OK)
         vp_error_set(err, st, "%s", k.err.msg);
     else
@@ -1108,6 +1309,13 @@ static vp_status send_reencoded(struct store_tx *t, const scu_file *f, const cha
     vp_buf_fini(&k.buf);
     dcm_file_free(df);
     return st;
+}
+
+vp_status scu_file_send(const scu_file *f, const char *reencode_ts, scu_piece_fn fn, void *ctx,
+                        vp_error *err)
+{
+    return reencode_ts ? send_reencoded(f, reencode_ts, fn, ctx, err)
+                       : send_file_body(f, fn, ctx, err);
 }
 
 vp_status scu_store(scu *s, scu_file *f, const scu_store_opts *opts, scu_response *rsp,
@@ -1136,10 +1344,7 @@ vp_status scu_store(scu *s, scu_file *f, const scu_store_opts *opts, scu_respons
                                            opts->move_originator_id);
     if (st != VP_OK)
         return vp_error_set(err, st, "cannot build the C-STORE-RQ (bad UID or AE title)");
-    if (reencode)
-        st = send_reencoded(&t, f, s->pcs[idx].ts, err);
-    else
-        st = send_file_body(&t, f, err);
+    st = scu_file_send(f, reencode ? s->pcs[idx].ts : NULL, send_piece, &t, err);
     info->bytes = t.sent;
     if (st != VP_OK) {
         s->awaiting = false;

@@ -29,6 +29,9 @@ typedef struct scu_context {
     const char *abstract_syntax;          /* SOP class UID */
     size_t ts_count;                      /* 1..SCU_MAX_TS */
     const char *const *transfer_syntaxes; /* in our order of preference */
+    /* Propose SCP/SCU Role Selection with us as SCP (PS3.7 D.3.3.4): for the Storage SOP
+     * classes of a C-GET, whose C-STORE sub-operations come to us (PS3.4 C.4.3). */
+    bool scp_role;
 } scu_context;
 
 typedef struct scu_opts {
@@ -86,6 +89,10 @@ typedef struct scu_response {
     uint16_t status;                                 /* (0000,0900) */
     bool has_error_comment;                          /* (0000,0902) present */
     char error_comment[DIMSE_ERROR_COMMENT_MAX + 1]; /* its value, "" when absent */
+    /* C-MOVE, C-GET: Number of Remaining/Completed/Failed/Warning Sub-operations
+     * (0000,1020-1023) when present (has_counts: at least Completed or Failed was there). */
+    bool has_counts;
+    uint16_t remaining, completed, failed, warning;
 } scu_response;
 
 /* C-ECHO (PS3.7 9.1.5) on an accepted Verification context. VP_OK when a C-ECHO-RSP came
@@ -104,6 +111,43 @@ typedef vp_status (*scu_match_fn)(void *ctx, const uint8_t *data, size_t len, co
 vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
                    scu_match_fn on_match, void *ctx, scu_response *rsp, vp_error *err);
 
+/* Called with each Pending response of a C-MOVE or C-GET (sub-operation counts). */
+typedef void (*scu_progress_fn)(void *ctx, const scu_response *pending);
+
+/* Takes the C-STORE sub-operations of a C-GET, one at a time: begin when a C-STORE-RQ
+ * arrives (ts is its context's transfer syntax), data with each piece of its data set, end
+ * once it is complete (st VP_OK) or broken off (the first failure of begin or data), which
+ * returns the C-STORE status to answer (PS3.4 B.2.3) with err->msg as its Error Comment. */
+typedef struct scu_receiver {
+    void *ctx;
+    vp_status (*begin)(void *ctx, const char *sop_class, const char *sop_instance, const char *ts,
+                       vp_error *err);
+    vp_status (*data)(void *ctx, const uint8_t *p, size_t n, vp_error *err);
+    uint16_t (*end)(void *ctx, vp_status st, vp_error *err);
+} scu_receiver;
+
+/* What a C-MOVE or C-GET hands back besides its final response. */
+typedef struct scu_retrieve_opts {
+    scu_progress_fn on_progress; /* may be NULL */
+    void *ctx;                   /* for on_progress and on_identifier */
+    /* The final response's Identifier (Failed SOP Instance UID List (0008,0058), PS3.4
+     * C.4.2.1.4.2); may be NULL. */
+    scu_match_fn on_identifier;
+    const scu_receiver *receiver; /* C-GET: required */
+} scu_retrieve_opts;
+
+/* C-MOVE (PS3.7 9.1.4, PS3.4 C.4.2) on an accepted context of sop_class: asks the peer to
+ * send what identifier selects to the AE destination, reports each Pending response and
+ * returns the final one. Errors as scu_echo. */
+vp_status scu_move(scu *s, const char *sop_class, const char *destination,
+                   const dcm_dataset *identifier, const scu_retrieve_opts *opts, scu_response *rsp,
+                   vp_error *err);
+/* C-GET (PS3.7 9.1.3, PS3.4 C.4.3): the same, the objects coming back on this association
+ * as C-STORE sub-operations to opts->receiver (propose their Storage SOP classes with
+ * scp_role). */
+vp_status scu_get(scu *s, const char *sop_class, const dcm_dataset *identifier,
+                  const scu_retrieve_opts *opts, scu_response *rsp, vp_error *err);
+
 /* The part of a file C-STORE needs, read from its header (PS3.10 7.1, and the data set's
  * (0008,0016) and (0008,0018), which win over the meta group's copies). */
 typedef struct scu_file scu_file;
@@ -119,6 +163,20 @@ const char *scu_file_transfer_syntax(const scu_file *f);
 bool scu_file_native(const scu_file *f);
 /* Bytes of the data set in the file (after the meta group). */
 uint64_t scu_file_dataset_size(const scu_file *f);
+
+/* Which accepted context suits f: n contexts, abstract[i] their SOP classes and ts[i] the
+ * transfer syntax accepted (NULL when not accepted). Its own syntax first (sent as is), else
+ * for a native file Explicit, then Implicit VR Little Endian (*reencode). SIZE_MAX when
+ * none. A native data set of odd length is re-encoded even in its own syntax (peers refuse
+ * odd PDV fragments; the writer pads odd values, PS3.5 7.1.1). */
+size_t scu_file_pick(const scu_file *f, const char *const *abstract, const char *const *ts,
+                     size_t n, bool *reencode);
+/* Receives a data set in pieces; last is set on the final one. */
+typedef vp_status (*scu_piece_fn)(void *ctx, const uint8_t *p, size_t n, bool last, vp_error *err);
+/* Sends the data set of f through fn: the file's bytes as they are, SCU_CHUNK at a time
+ * (reencode_ts NULL), or the data set read whole and re-encoded in reencode_ts. */
+vp_status scu_file_send(const scu_file *f, const char *reencode_ts, scu_piece_fn fn, void *ctx,
+                        vp_error *err);
 
 /* Optional C-STORE-RQ fields. */
 typedef struct scu_store_opts {

@@ -54,9 +54,20 @@ static void *conn_main(void *arg)
     /* One line per association: who, what, how much, how long, how it ended. */
     double secs = (double)r.duration_ms / 1000.0;
     if (r.calling_ae[0]) {
-        char finds[32] = "";
+        char finds[128] = "";
+        int k = 0;
         if (r.finds)
-            snprintf(finds, sizeof finds, ", %llu find", (unsigned long long)r.finds);
+            k += snprintf(finds + k, sizeof finds - (size_t)k, ", %llu find",
+                          (unsigned long long)r.finds);
+        if (r.moves)
+            k += snprintf(finds + k, sizeof finds - (size_t)k, ", %llu move",
+                          (unsigned long long)r.moves);
+        if (r.gets)
+            k += snprintf(finds + k, sizeof finds - (size_t)k, ", %llu get",
+                          (unsigned long long)r.gets);
+        if (r.moves || r.gets)
+            snprintf(finds + k, sizeof finds - (size_t)k, " (%llu sent)",
+                     (unsigned long long)r.sent);
         log_info("association %s %s -> %s: %llu stored, %llu failed, %llu echo%s, %.1f MB in "
                  "%.2f s: %s",
                  r.peer, r.calling_ae, r.called_ae, (unsigned long long)r.objects,

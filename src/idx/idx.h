@@ -119,6 +119,15 @@ vp_status idx_instance_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err
 typedef vp_status (*idx_row_fn)(void *ctx, const char *const *cols, size_t ncols);
 vp_status idx_select(idx *x, const char *sql, const char *const *params, size_t n, idx_row_fn fn,
                      void *ctx, vp_error *err);
+/* The same SELECT stepped by the caller (a cursor), for answers sent as rows are read. The
+ * params must outlive the cursor. idx_cursor_next gives the next row's columns as text (valid
+ * until the next call; NULL for SQL NULL), VP_ENOTFOUND after the last row. A cursor holds a
+ * read snapshot of the index (WAL: writers go on); close it soon. */
+typedef struct idx_cursor idx_cursor;
+vp_status idx_cursor_open(idx *x, const char *sql, const char *const *params, size_t n,
+                          idx_cursor **out, vp_error *err);
+vp_status idx_cursor_next(idx_cursor *c, const char *const **cols, size_t *ncols, vp_error *err);
+void idx_cursor_close(idx_cursor *c);
 /* The same for instances still marked pending (their file's sync was not confirmed). */
 vp_status idx_pending_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
 

@@ -558,3 +558,54 @@ vp_status idx_select(idx *x, const char *query, const char *const *params, size_
     sqlite3_finalize(s);
     return st;
 }
+
+/* A prepared SELECT stepped by the caller: rows are read as they are answered, so a query
+ * matching 10,000 studies never sits in memory. */
+struct idx_cursor {
+    idx *x;
+    sqlite3_stmt *s;
+    const char *cols[64];
+};
+
+vp_status idx_cursor_open(idx *x, const char *query, const char *const *params, size_t n,
+                          idx_cursor **out, vp_error *err)
+{
+    *out = NULL;
+    idx_cursor *c = vp_calloc(1, sizeof *c);
+    if (!c)
+        return vp_error_set(err, VP_ENOMEM, "out of memory");
+    c->x = x;
+    if (sqlite3_prepare_v2(x->db, query, -1, &c->s, NULL) != SQLITE_OK) {
+        vp_free(c);
+        return db_error(x, err, "query");
+    }
+    for (size_t i = 0; i < n; i++)
+        sqlite3_bind_text(c->s, (int)i + 1, params[i], -1, SQLITE_STATIC);
+    *out = c;
+    return VP_OK;
+}
+
+vp_status idx_cursor_next(idx_cursor *c, const char *const **cols, size_t *ncols, vp_error *err)
+{
+    int rc = sqlite3_step(c->s);
+    if (rc == SQLITE_DONE)
+        return VP_ENOTFOUND;
+    if (rc != SQLITE_ROW)
+        return db_error(c->x, err, "query");
+    int n = sqlite3_column_count(c->s);
+    if (n > 64)
+        n = 64;
+    for (int i = 0; i < n; i++)
+        c->cols[i] = (const char *)sqlite3_column_text(c->s, i);
+    *cols = c->cols;
+    *ncols = (size_t)n;
+    return VP_OK;
+}
+
+void idx_cursor_close(idx_cursor *c)
+{
+    if (!c)
+        return;
+    sqlite3_finalize(c->s);
+    vp_free(c);
+}

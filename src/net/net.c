@@ -262,6 +262,13 @@ vp_status net_read(int fd, void *buf, size_t cap, int64_t deadline, size_t *got,
         ssize_t k = recv(fd, buf, cap, 0);
         if (k > 0) {
             *got = (size_t)k;
+            /* Acknowledge at once rather than after the delayed-ACK timer (40 ms on Linux):
+             * a peer with Nagle's algorithm on (dcmtk's tools by default) holds the second
+             * small write of a response until the first is acknowledged, and a request/
+             * response protocol then waits 40 ms per message. Linux clears the flag as it
+             * goes, so it is set again after each read. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
             return VP_OK;
         }
         if (k == 0)
