@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: the whole DICOM service provider. The input is a client's byte stream
- * (A-ASSOCIATE-RQ, P-DATA with C-ECHO / C-STORE messages, releases, garbage); the first byte
+ * (A-ASSOCIATE-RQ, P-DATA with C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, C-CANCEL messages,
+ * releases, garbage); the first byte
  * chooses the chunk size it is written in. It goes over a real socket pair into scp_run, which
  * drives the upper layer, the DIMSE reassembler and the ingest pipeline into a real archive
  * (in /dev/shm when it exists, so fsync costs little). Whatever the bytes, the association
@@ -85,6 +86,9 @@ static void setup(void)
     cfg.artim_timeout_ms = 2000;
     cfg.idle_timeout_ms = 2000;
     vp_error err = {0};
+    /* A C-MOVE destination that refuses connections: the sub-operations fail (A702). */
+    if (config_add_peer(&cfg, "DEST@127.0.0.1:1", &err) != VP_OK)
+        abort();
     if (ingest_open(dir, NULL, &archive, &err) != VP_OK) {
         fprintf(stderr, "fuzz_scp: %s: %s\n", dir, err.msg);
         abort();

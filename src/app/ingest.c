@@ -704,6 +704,11 @@ vp_status ingest_select(ingest *g, const char *sql, const char *const *params, s
     return st;
 }
 
+const char *ingest_data_dir(const ingest *g)
+{
+    return store_root(g->store);
+}
+
 vp_status ingest_reader_take(ingest *g, idx **out, vp_error *err)
 {
     pthread_mutex_lock(&g->qidx_lock);

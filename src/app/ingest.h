@@ -106,6 +106,8 @@ vp_status ingest_select(ingest *g, const char *sql, const char *const *params, s
  * shared one of ingest_select. Give it back (with no cursor open) with ingest_reader_give,
  * which keeps a few for the next borrower. */
 vp_status ingest_reader_take(ingest *g, idx **out, vp_error *err);
+/* The data folder: object paths of the index are relative to it. */
+const char *ingest_data_dir(const ingest *g);
 void ingest_reader_give(ingest *g, idx *x);
 
 #endif

@@ -705,7 +705,7 @@ static vp_status retrieve_finish(struct assoc *a, vp_error *err)
 /* Full path of a stored object. */
 static void object_path(const struct assoc *a, const char *rel, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", a->cfg->data_dir, rel);
+    snprintf(out, cap, "%s/%s", ingest_data_dir(a->sh->ingest), rel);
 }
 
 /* One C-MOVE sub-operation: the next object to the destination, then a Pending response. */
