@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzz target: C-FIND Identifiers (PS3.4 C.4.1.1.3) compiled to SQL (src/qry). The input is
- * a data set in Explicit VR Little Endian; the first byte, when the data set reads, picks the
- * options. Whatever compiles must give SQL with exactly as many "?" as parameters. */
+/* Fuzz target: C-FIND Identifiers (PS3.4 C.4.1.1.3, K.4.1.1.3 for the Modality Worklist)
+ * compiled to SQL (src/qry), and the answer of a made-up row built from what compiled. The
+ * input is a data set in Explicit VR Little Endian; the first byte, when the data set reads,
+ * picks the options (its top bit the worklist model). Whatever compiles must give SQL with
+ * exactly as many "?" as parameters. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dcm_dataset_read_mem(data + 1, size - 1, DCM_TS_EXPLICIT_LE, &ropts, &ds, &err) != VP_OK)
         return 0;
     qry_opts opts = {
-        .model = (flags & 1) ? QRY_MODEL_STUDY_ROOT : QRY_MODEL_PATIENT_ROOT,
+        .model = (flags & 128) ? QRY_MODEL_WORKLIST
+                 : (flags & 1) ? QRY_MODEL_STUDY_ROOT
+                               : QRY_MODEL_PATIENT_ROOT,
         .pn_case_insensitive = flags & 2,
         .unknown_fails = flags & 4,
         .combined_datetime = flags & 8,
@@ -46,6 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         if (qry_column_count(q) < 1)
             abort();
+        /* An answer from a row of text, empty and NULL columns (NULL is what SQL NULL gives). */
+        const char *cols[64];
+        size_t n = qry_column_count(q) < 64 ? qry_column_count(q) : 64;
+        for (size_t i = 0; i < n; i++)
+            cols[i] = (i + flags) % 3 == 0 ? NULL : (i % 3 == 1 ? "" : "Rex^1.2.3");
+        dcm_dataset *a = dcm_dataset_new();
+        vp_error_clear(&err);
+        if (a && qry_answer(q, cols, n, a, &err) != VP_OK && err.msg[0] == 0)
+            abort(); /* a failure always says why */
+        dcm_dataset_free(a);
     } else if (q || err.msg[0] == 0) {
         abort(); /* a failure leaves no query and always says why */
     }

@@ -44,3 +44,19 @@ d6 = Dataset(); d6.QueryRetrieveLevel = "STUDY"; d6.SeriesInstanceUID = ""; d6.S
 seed("study-bad.bin", 1, d6)
 d7 = Dataset(); d7.PatientName = "x"
 seed("no-level.bin", 0, d7)
+# Modality Worklist (flags bit 128): keys nested in the Scheduled Procedure Step Sequence item.
+w = Dataset(); w.PatientName = "Smith*"; w.PatientID = ""; w.AccessionNumber = ""
+w.PatientSpeciesDescription = "Can*"; w.PatientSpeciesCodeSequence = Sequence([code])
+w.ResponsiblePerson = ""; w.StudyInstanceUID = ""; w.SpecificCharacterSet = "ISO_IR 100"
+sps = Dataset(); sps.Modality = "DX"; sps.ScheduledStationAETitle = "DX1"
+sps.ScheduledProcedureStepStartDate = "20261101-20261130"; sps.ScheduledProcedureStepStartTime = "0800-"
+sps.ScheduledPerformingPhysicianName = ""; sps.ScheduledProcedureStepID = ""
+w.ScheduledProcedureStepSequence = Sequence([sps])
+seed("worklist-sps.bin", 128 | 2, w)
+w2 = Dataset(); w2.PatientID = "P1"; w2.ScheduledProcedureStepSequence = Sequence([])
+w2.BreedRegistrationSequence = Sequence([]); w2.PatientWeight = "0"
+seed("worklist-empty-sps.bin", 128 | 32, w2)
+w3 = Dataset(); w3.QueryRetrieveLevel = "STUDY"
+st = Dataset(); st.ScheduledProcedureStepStatus = "SCHEDULED\\COMPLETED"
+w3.ScheduledProcedureStepSequence = Sequence([st, Dataset()])
+seed("worklist-two-items.bin", 128, w3)

@@ -14,17 +14,6 @@
 #include "app/files.h"
 #include "app/ingest.h"
 
-#define DEFAULT_DATA "./vetpacs-data"
-
-/* The data folder: --data, else $VETPACS_DATA, else the default. */
-static const char *data_dir(const char *given)
-{
-    if (given)
-        return given;
-    const char *env = getenv("VETPACS_DATA");
-    return env && *env ? env : DEFAULT_DATA;
-}
-
 int app_cmd_import(int argc, char **argv)
 {
     const char *data = NULL;
@@ -53,8 +42,8 @@ int app_cmd_import(int argc, char **argv)
     ingest *g;
     vp_error err;
     vp_error_clear(&err);
-    if (ingest_open(data_dir(data), NULL, &g, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs import: %s: %s\n", data_dir(data), err.msg);
+    if (ingest_open(app_data_dir(data), NULL, &g, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs import: %s: %s\n", app_data_dir(data), err.msg);
         app_files_free(&list);
         return 1;
     }
@@ -99,15 +88,15 @@ int app_cmd_check(int argc, char **argv)
         }
     }
     struct stat sb;
-    if (stat(data_dir(data), &sb) != 0) {
-        fprintf(stderr, "vetpacs check: %s: no archive there\n", data_dir(data));
+    if (stat(app_data_dir(data), &sb) != 0) {
+        fprintf(stderr, "vetpacs check: %s: no archive there\n", app_data_dir(data));
         return 1;
     }
     ingest *g;
     vp_error err;
     vp_error_clear(&err);
-    if (ingest_open(data_dir(data), NULL, &g, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs check: %s: %s\n", data_dir(data), err.msg);
+    if (ingest_open(app_data_dir(data), NULL, &g, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs check: %s: %s\n", app_data_dir(data), err.msg);
         return 1;
     }
     ingest_check c;

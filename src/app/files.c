@@ -67,3 +67,11 @@ void app_progress(size_t done, size_t total, bool errors)
     if (done == total)
         fputc('\n', stderr);
 }
+
+const char *app_data_dir(const char *given)
+{
+    if (given)
+        return given;
+    const char *env = getenv("VETPACS_DATA");
+    return env && *env ? env : "./vetpacs-data";
+}

@@ -18,6 +18,10 @@ typedef struct app_files {
 int app_files_collect(app_files *f, char *const *paths, int count, const char **bad);
 void app_files_free(app_files *f);
 
+/* The archive's data folder for the commands that open it: given (--data), else
+ * $VETPACS_DATA, else ./vetpacs-data (as `vetpacs serve` defaults). */
+const char *app_data_dir(const char *given);
+
 /* "\r[####    ] done/total" on stderr, " (errors)" when errors, a newline when done. */
 void app_progress(size_t done, size_t total, bool errors);
 

@@ -45,6 +45,10 @@ static const struct command {
      "store files in the archive (default ./vetpacs-data) through the ingest pipeline"},
     {"check", app_cmd_check, "check [--data DIR]",
      "re-verify every object against its index row and checksum"},
+    {"worklist", app_cmd_worklist,
+     "worklist add [--data DIR] KEYWORD=VALUE... | list [--data DIR] [--all] | "
+     "remove [--data DIR] ID|--accession A",
+     "Modality Worklist items (Scheduled Procedure Steps) offered to modalities"},
 };
 
 static void usage(FILE *out)

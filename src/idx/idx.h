@@ -131,4 +131,97 @@ void idx_cursor_close(idx_cursor *c);
 /* The same for instances still marked pending (their file's sync was not confirmed). */
 vp_status idx_pending_each(idx *x, idx_instance_fn fn, void *ctx, vp_error *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Modality Worklist (PS3.4 K.6.1): one row per Scheduled Procedure Step                      */
+
+/* Values of Scheduled Procedure Step Status (0040,0020) kept by the index (defined terms of
+ * PS3.3 C.4.10). Only SCHEDULED items are offered to modalities by default. */
+#define IDX_WL_SCHEDULED "SCHEDULED"
+#define IDX_WL_COMPLETED "COMPLETED"
+#define IDX_WL_DISCONTINUED "DISCONTINUED"
+
+/* One Scheduled Procedure Step with the attributes of its Requested Procedure, Imaging Service
+ * Request and patient (the animal, with the veterinary attributes CP-643 added to the
+ * worklist), as UTF-8 text ("" = unknown). Sizes hold the VR's maximum in UTF-8 (PN: as in
+ * idx_record). */
+typedef struct idx_worklist_item {
+    int64_t id;      /* row id, set by idx_worklist_add */
+    char sps_id[65]; /* Scheduled Procedure Step ID (0040,0009) SH; generated when empty */
+    char status[17]; /* Scheduled Procedure Step Status (0040,0020): IDX_WL_* */
+    /* patient */
+    char patient_id[257];         /* Patient ID (0010,0020) LO */
+    char issuer[257];             /* Issuer of Patient ID (0010,0021) LO */
+    char patient_name[325];       /* Patient's Name (0010,0010) PN */
+    char birth_date[9];           /* Patient's Birth Date (0010,0030) DA */
+    char sex[17];                 /* Patient's Sex (0010,0040) CS */
+    char weight[17];              /* Patient's Weight (0010,1030) DS, kg */
+    char species[257];            /* Patient Species Description (0010,2201) LO */
+    char species_code[65];        /* Patient Species Code Sequence (0010,2202): Code Value */
+    char species_scheme[65];      /*   Coding Scheme Designator */
+    char species_meaning[257];    /*   Code Meaning */
+    char breed[257];              /* Patient Breed Description (0010,2292) LO */
+    char breed_code[65];          /* Patient Breed Code Sequence (0010,2293): Code Value */
+    char breed_scheme[65];        /*   Coding Scheme Designator */
+    char breed_meaning[257];      /*   Code Meaning */
+    char breed_registration[257]; /* Breed Registration Sequence (0010,2294): Breed
+                                   * Registration Number (0010,2295) LO */
+    char registry_code[65];       /*   Breed Registry Code Sequence (0010,2296): Code Value */
+    char registry_scheme[65];     /*     Coding Scheme Designator */
+    char registry_meaning[257];   /*     Code Meaning */
+    char owner_name[325];         /* Responsible Person (0010,2297) PN */
+    char owner_role[17];          /* Responsible Person Role (0010,2298) CS */
+    char clinic[257];             /* Responsible Organization (0010,2299) LO */
+    char sex_neutered[17];        /* Patient's Sex Neutered (0010,2203) CS */
+    /* imaging service request and requested procedure */
+    char accession[65];              /* Accession Number (0008,0050) SH */
+    char requested_id[65];           /* Requested Procedure ID (0040,1001) SH; the SPS ID when
+                                      * empty */
+    char requested_description[257]; /* Requested Procedure Description (0032,1060) LO */
+    char study_uid[65];              /* Study Instance UID (0020,000D); generated when empty */
+    char referring[325];             /* Referring Physician's Name (0008,0090) PN */
+    /* scheduled procedure step: the Scheduled Procedure Step Sequence (0040,0100) item */
+    char station_ae[17];       /* Scheduled Station AE Title (0040,0001) AE; "" = any */
+    char start_date[9];        /* Scheduled Procedure Step Start Date (0040,0002) DA */
+    char start_time[17];       /* Scheduled Procedure Step Start Time (0040,0003) TM */
+    char modality[17];         /* Modality (0008,0060) CS */
+    char performing[325];      /* Scheduled Performing Physician's Name (0040,0006) PN */
+    char sps_description[257]; /* Scheduled Procedure Step Description (0040,0007) LO */
+    char station_name[65];     /* Scheduled Station Name (0040,0010) SH */
+    char location[65];         /* Scheduled Procedure Step Location (0040,0011) SH */
+    /* kept by the index */
+    char created_at[32]; /* when added, "YYYY-MM-DDTHH:MM:SS.SSSZ" */
+    char ended_at[32];   /* when the status left SCHEDULED, "" while scheduled */
+} idx_worklist_item;
+
+/*
+ * Adds a Scheduled Procedure Step. Empty sps_id gets the row id in decimal (another number
+ * when that one is taken), empty study_uid a new 2.25 UID, empty requested_id the SPS ID,
+ * empty status SCHEDULED; item->id, those and created_at are written back. VP_ECONFLICT when
+ * sps_id is given and taken; VP_EINVAL for a status other than IDX_WL_* or a study_uid that
+ * is not a UID.
+ */
+vp_status idx_worklist_add(idx *x, idx_worklist_item *item, vp_error *err);
+/* Removes the step with this SPS ID; VP_ENOTFOUND when there is none. */
+vp_status idx_worklist_remove(idx *x, const char *sps_id, vp_error *err);
+/* Removes every step of an accession number (non-empty); *removed says how many (may be
+ * NULL); VP_ENOTFOUND when there was none. */
+vp_status idx_worklist_remove_accession(idx *x, const char *accession, uint64_t *removed,
+                                        vp_error *err);
+/* Sets the status of the step with this SPS ID (IDX_WL_*; VP_EINVAL otherwise);
+ * VP_ENOTFOUND when there is none. */
+vp_status idx_worklist_set_status(idx *x, const char *sps_id, const char *status, vp_error *err);
+/*
+ * Marks COMPLETED the SCHEDULED steps of a study that arrived: those whose Accession Number
+ * equals accession (ignored when empty) or whose Study Instance UID equals study_uid (ignored
+ * when empty or NULL). *changed (may be NULL) says how many. idx_instance_put and
+ * idx_instance_put_batch do this themselves, in their transaction, when they add a study or
+ * change its row.
+ */
+vp_status idx_worklist_complete(idx *x, const char *accession, const char *study_uid,
+                                uint64_t *changed, vp_error *err);
+/* Calls fn for each step in start date and time order (SCHEDULED ones only unless all); a
+ * non-OK return from fn stops the walk and is returned. The item is valid during the call. */
+typedef vp_status (*idx_worklist_fn)(void *ctx, const idx_worklist_item *item);
+vp_status idx_worklist_each(idx *x, bool all, idx_worklist_fn fn, void *ctx, vp_error *err);
+
 #endif

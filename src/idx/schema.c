@@ -82,6 +82,61 @@ static const char *const migrations[] = {
      * checked against their files before anything is served (see src/app/ingest.c). */
     "ALTER TABLE instance ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX instance_pending_i ON instance (pending) WHERE pending <> 0;",
+    /* 3: the Modality Worklist (PS3.4 K.6.1): one row per Scheduled Procedure Step, with its
+     * Requested Procedure, Imaging Service Request and patient attributes (Table K.6-1, the
+     * veterinary ones of CP-643 included) flattened into columns, since each step is answered
+     * as one worklist item. Columns are named as the fields of idx_worklist_item. Indexed:
+     * the keys modalities query on (date, modality, station, patient, species) and the two
+     * that complete a step when its study arrives (accession, study UID). */
+    "CREATE TABLE worklist ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sps_id TEXT NOT NULL UNIQUE,"
+    "  status TEXT NOT NULL DEFAULT 'SCHEDULED',"
+    "  patient_id TEXT NOT NULL DEFAULT '',"
+    "  issuer TEXT NOT NULL DEFAULT '',"
+    "  patient_name TEXT NOT NULL DEFAULT '',"
+    "  birth_date TEXT NOT NULL DEFAULT '',"
+    "  sex TEXT NOT NULL DEFAULT '',"
+    "  weight TEXT NOT NULL DEFAULT '',"
+    "  species TEXT NOT NULL DEFAULT '',"
+    "  species_code TEXT NOT NULL DEFAULT '',"
+    "  species_scheme TEXT NOT NULL DEFAULT '',"
+    "  species_meaning TEXT NOT NULL DEFAULT '',"
+    "  breed TEXT NOT NULL DEFAULT '',"
+    "  breed_code TEXT NOT NULL DEFAULT '',"
+    "  breed_scheme TEXT NOT NULL DEFAULT '',"
+    "  breed_meaning TEXT NOT NULL DEFAULT '',"
+    "  breed_registration TEXT NOT NULL DEFAULT '',"
+    "  registry_code TEXT NOT NULL DEFAULT '',"
+    "  registry_scheme TEXT NOT NULL DEFAULT '',"
+    "  registry_meaning TEXT NOT NULL DEFAULT '',"
+    "  owner_name TEXT NOT NULL DEFAULT '',"
+    "  owner_role TEXT NOT NULL DEFAULT '',"
+    "  clinic TEXT NOT NULL DEFAULT '',"
+    "  sex_neutered TEXT NOT NULL DEFAULT '',"
+    "  accession TEXT NOT NULL DEFAULT '',"
+    "  requested_id TEXT NOT NULL DEFAULT '',"
+    "  requested_description TEXT NOT NULL DEFAULT '',"
+    "  study_uid TEXT NOT NULL,"
+    "  referring TEXT NOT NULL DEFAULT '',"
+    "  station_ae TEXT NOT NULL DEFAULT '',"
+    "  start_date TEXT NOT NULL DEFAULT '',"
+    "  start_time TEXT NOT NULL DEFAULT '',"
+    "  modality TEXT NOT NULL DEFAULT '',"
+    "  performing TEXT NOT NULL DEFAULT '',"
+    "  sps_description TEXT NOT NULL DEFAULT '',"
+    "  station_name TEXT NOT NULL DEFAULT '',"
+    "  location TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+    "  ended_at TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX worklist_start_i ON worklist (start_date, start_time);"
+    "CREATE INDEX worklist_modality_i ON worklist (modality);"
+    "CREATE INDEX worklist_station_i ON worklist (station_ae);"
+    "CREATE INDEX worklist_accession_i ON worklist (accession);"
+    "CREATE INDEX worklist_study_i ON worklist (study_uid);"
+    "CREATE INDEX worklist_patient_i ON worklist (patient_id);"
+    "CREATE INDEX worklist_name_i ON worklist (patient_name COLLATE NOCASE);"
+    "CREATE INDEX worklist_species_i ON worklist (species COLLATE NOCASE);",
 };
 
 int idx__migration_count(void)

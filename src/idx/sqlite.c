@@ -33,6 +33,7 @@ enum stmt {
     S_INSTANCE_DELETE,
     S_COUNT,
     S_EACH,
+    S_WL_COMPLETE,
     S_N
 };
 
@@ -152,6 +153,11 @@ static const char *const sql[S_N] = {
     [S_EACH] = "SELECT sop_uid, path, size, checksum FROM instance ORDER BY id",
     [S_COUNT] = "SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),"
                 " (SELECT count(*) FROM series), (SELECT count(*) FROM instance)",
+    /* A study arrived: its scheduled worklist steps are done (two index probes; NULL for an
+     * empty key, which then matches nothing). */
+    [S_WL_COMPLETE] = "UPDATE worklist SET status = 'COMPLETED',"
+                      " ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+                      " WHERE status = 'SCHEDULED' AND (accession = ?1 OR study_uid = ?2)",
 };
 
 struct idx {
@@ -259,6 +265,16 @@ int idx_schema_version(idx *x)
     return x->version;
 }
 
+sqlite3 *idx__db(idx *x)
+{
+    return x->db;
+}
+
+vp_status idx__db_error(idx *x, vp_error *err, const char *what)
+{
+    return db_error(x, err, what);
+}
+
 static void bind_texts(sqlite3_stmt *s, int first, const char *const *v, int n)
 {
     for (int i = 0; i < n; i++)
@@ -284,6 +300,28 @@ static vp_status step_done(idx *x, sqlite3_stmt *s, vp_error *err, const char *w
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? VP_OK : db_error(x, err, what);
+}
+
+/* Scheduled worklist steps of an arriving study are completed (PS3.4 K.6.1: a step the
+ * modality performed leaves the worklist); see idx_worklist_complete. */
+static vp_status worklist_complete(idx *x, const char *accession, const char *study_uid,
+                                   uint64_t *changed, vp_error *err)
+{
+    sqlite3_stmt *s = x->st[S_WL_COMPLETE];
+    if (accession && *accession)
+        sqlite3_bind_text(s, 1, accession, -1, SQLITE_STATIC);
+    if (study_uid && *study_uid)
+        sqlite3_bind_text(s, 2, study_uid, -1, SQLITE_STATIC);
+    vp_status st = step_done(x, s, err, "worklist completion");
+    if (changed)
+        *changed = st == VP_OK ? (uint64_t)sqlite3_changes(x->db) : 0;
+    return st;
+}
+
+vp_status idx_worklist_complete(idx *x, const char *accession, const char *study_uid,
+                                uint64_t *changed, vp_error *err)
+{
+    return worklist_complete(x, accession, study_uid, changed, err);
 }
 
 /* Removes series (and then its study, and then the study's patient) when left empty. */
@@ -324,10 +362,14 @@ static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
     bind_texts(x->st[S_STUDY_UPSERT], 2, sv, 9);
     if ((st = step_id(x, x->st[S_STUDY_UPSERT], &study, err, "study")))
         goto fail;
+    /* A study row added or changed completes its scheduled worklist steps; the later
+     * instances of a study, which change nothing, cost nothing here. */
     if (!study) {
         bind_texts(x->st[S_STUDY_ID], 1, sv, 1);
         if ((st = step_id(x, x->st[S_STUDY_ID], &study, err, "study")))
             goto fail;
+    } else if ((st = worklist_complete(x, r->accession, r->study_uid, NULL, err))) {
+        goto fail;
     }
     sqlite3_bind_int64(x->st[S_SERIES_UPSERT], 1, study);
     const char *rv[] = {r->series_uid, r->modality, r->series_number, r->series_description,

@@ -11,17 +11,6 @@
 
 #define VALUE_BYTES_MAX (8u << 20) /* one key value after conversion to UTF-8 */
 
-struct qry {
-    qry_level level;    /* Query/Retrieve Level */
-    char *sql;          /* the SELECT, NUL-terminated */
-    char **params;      /* parameter texts */
-    size_t n_params;    /* their number */
-    uint32_t *col_tags; /* tag of each SELECT column (0 for the row id) */
-    size_t n_cols;      /* SELECT columns */
-    qry_key *keys;      /* return keys in Identifier order */
-    size_t n_keys;      /* their number */
-};
-
 /* Work state of one compilation; everything it owns is freed by build_fini. */
 typedef struct build {
     const qry_opts *opts;         /* resolved options */
@@ -161,13 +150,41 @@ static vp_status grow(void **p, size_t n, size_t size)
     return VP_OK;
 }
 
-/* Records a return key and, when its table is joined, a SELECT column for it. */
+/* Longest SQL value of a key: a column, an expression of keys.c or the latest of value_sql. */
+#define VALUE_SQL_MAX 512
+
+/*
+ * The SQL value of key def at the query level, in out: its column, or the expression
+ * computing it (keys.c). Patient's Sex Neutered, a patient key kept per study since it changes
+ * over the animal's life, is at PATIENT level the animal's latest known value: that of its
+ * most recent study that has one, for matching and answer alike (so a neutered dog is not
+ * also found as UNALTERED by its early studies). False when the key has no value at this level.
+ */
+static bool value_sql(const build *b, const qry_key_def *def, char *out, size_t size)
+{
+    const char *t = qry__table_name(def->table), *expr = qry__key_expr(def->tag);
+    if (expr)
+        snprintf(out, size, "%s", expr);
+    else if (def->table <= b->level)
+        snprintf(out, size, "%s.%s", t, def->column);
+    else if (def->table == QRY_T_STUDY && b->level == QRY_LEVEL_PATIENT)
+        snprintf(out, size,
+                 "coalesce((SELECT x.%s FROM study x WHERE x.patient = patient.id AND x.%s <> ''"
+                 " ORDER BY x.study_date DESC, x.study_time DESC, x.id DESC LIMIT 1), '')",
+                 def->column, def->column);
+    else
+        return false;
+    return true;
+}
+
+/* Records a return key and, when the index has its value at this level, a SELECT column. */
 static vp_status add_return_key(build *b, uint32_t tag, const qry_key_def *def)
 {
     int column = -1;
-    if (def && def->table <= b->level) {
-        for (size_t i = 0; i < b->n_cols; i++)
-            if (b->col_defs[i]->table == def->table && !strcmp(b->col_defs[i]->column, def->column))
+    char sql[VALUE_SQL_MAX], other[VALUE_SQL_MAX];
+    if (def && value_sql(b, def, sql, sizeof sql)) {
+        for (size_t i = 0; i < b->n_cols && column < 0; i++)
+            if (value_sql(b, b->col_defs[i], other, sizeof other) && !strcmp(sql, other))
                 column = (int)i + 1;
         if (column < 0) {
             if (grow((void **)&b->col_defs, b->n_cols + 1, sizeof *b->col_defs) ||
@@ -177,7 +194,7 @@ static vp_status add_return_key(build *b, uint32_t tag, const qry_key_def *def)
             b->col_tags[b->n_cols] = tag;
             b->n_cols++;
             column = (int)b->n_cols;
-            if (vp_buf_printf(&b->cols, ", %s.%s", qry__table_name(def->table), def->column))
+            if (vp_buf_printf(&b->cols, ", %s", sql))
                 return VP_ENOMEM;
         }
     }
@@ -233,20 +250,11 @@ static vp_status match_element(const qry_key_def *def, const dcm_element *el,
 static vp_status add_condition(build *b, const qry_key_def *def, const qry_values *vals,
                                vp_error *err)
 {
-    char col[64];
-    snprintf(col, sizeof col, "%s.%s", qry__table_name(def->table), def->column);
+    char col[VALUE_SQL_MAX];
+    if (!value_sql(b, def, col, sizeof col))
+        return VP_OK;
     vp_status st = vp_buf_puts(&b->where, b->where.len ? " AND " : "");
-    /* Patient's Sex Neutered is a patient key kept per study: at PATIENT level it matches
-     * when any study of the animal matches. */
-    bool below = def->table > b->level;
-    if (!st && below)
-        st = vp_buf_printf(&b->where, "EXISTS (SELECT 1 FROM %s WHERE %s.patient = patient.id AND ",
-                           qry__table_name(def->table), qry__table_name(def->table));
-    if (!st)
-        st = qry__match(&b->cond, def, col, vals, b->opts, err);
-    if (!st && below)
-        st = vp_buf_puts(&b->where, ")");
-    return st;
+    return st ? st : qry__match(&b->cond, def, col, vals, b->opts, err);
 }
 
 /* C.2.2.2.5.4 combined datetime matching of Study Date and Study Time, when negotiated. */
@@ -325,6 +333,32 @@ static vp_status compile_key(build *b, const dcm_dataset *id, const dcm_element 
     return st;
 }
 
+/* C.4.1.2.1: "a single value in the Unique Key Attribute for each level above the
+ * Query/Retrieve level", checked with require_unique_keys. */
+static vp_status unique_keys_above(const build *b, const dcm_dataset *id, vp_error *err)
+{
+    static const struct {
+        uint32_t tag;
+        const char *name;
+    } unique[] = {{DCM_TAG(0x0010, 0x0020), "Patient ID"},
+                  {DCM_TAG(0x0020, 0x000D), "Study Instance UID"},
+                  {DCM_TAG(0x0020, 0x000E), "Series Instance UID"}};
+    int top = b->opts->model == QRY_MODEL_STUDY_ROOT ? QRY_LEVEL_STUDY : QRY_LEVEL_PATIENT;
+    for (int l = top; l < (int)b->level; l++) {
+        const dcm_element *el = dcm_dataset_find(id, unique[l].tag);
+        const char *s = NULL;
+        size_t n = 0;
+        if (el && !dcm_element_is_sequence(el) && dcm_element_vm(el) == 1 &&
+            dcm_element_get_str(el, 0, &s, &n) == VP_OK)
+            trim(&s, &n);
+        if (!n || memchr(s, '*', n) || memchr(s, '?', n))
+            return vp_error_set(err, VP_EINVAL, "%s (%04X,%04X) needs one value at %s level",
+                                unique[l].name, DCM_GROUP(unique[l].tag),
+                                DCM_ELEMENT(unique[l].tag), qry_level_name(b->level));
+    }
+    return VP_OK;
+}
+
 static const char *const from_clause[] = {
     [QRY_LEVEL_PATIENT] = " FROM patient",
     [QRY_LEVEL_STUDY] = " FROM study JOIN patient ON patient.id = study.patient",
@@ -343,6 +377,8 @@ vp_status qry_compile(const dcm_dataset *identifier, const qry_opts *opts, qry *
     qry_opts o = opts ? *opts : (qry_opts){0};
     if (o.max_values == 0)
         o.max_values = QRY_DEFAULT_MAX_VALUES;
+    if (o.model == QRY_MODEL_WORKLIST) /* one level, keys nested: worklist.c */
+        return qry__worklist_compile(identifier, &o, out, err);
     build b = {.opts = &o};
     vp_buf_init(&b.where, 0);
     vp_buf_init(&b.cols, 0);
@@ -356,6 +392,8 @@ vp_status qry_compile(const dcm_dataset *identifier, const qry_opts *opts, qry *
         st = vp_error_set(err, VP_EINVAL,
                           "Query/Retrieve Level PATIENT is not in the Study Root "
                           "model (PS3.4 C.6.2)");
+    if (!st && o.require_unique_keys)
+        st = unique_keys_above(&b, identifier, err);
     if (!st)
         st = combined_datetime(&b, identifier, err);
     for (size_t i = 0; !st && i < dcm_dataset_count(identifier); i++) {
@@ -417,6 +455,7 @@ void qry_free(qry *q)
     vp_free(q->params);
     vp_free(q->col_tags);
     vp_free(q->keys);
+    qry__worklist_free(q->wl);
     vp_free(q);
 }
 
@@ -458,4 +497,28 @@ size_t qry_return_key_count(const qry *q)
 const qry_key *qry_return_key(const qry *q, size_t i)
 {
     return i < q->n_keys ? &q->keys[i] : NULL;
+}
+
+vp_status qry__key_values(const qry_key_def *def, const dcm_dataset *ds, const dcm_element *el,
+                          uint32_t max_values, vp_buf *text, qry_values *vals, vp_error *err)
+{
+    memset(vals, 0, sizeof *vals);
+    const dcm_element *mel;
+    vp_status st = match_element(def, el, &mel, &ds, err);
+    if (st || !mel)
+        return st;
+    enum dcm_vr vr = def->kind == QRY_KIND_CODE_SEQ ? DCM_VR_SH : (enum dcm_vr)def->vr;
+    st = key_text(ds, mel, vr, text);
+    if (st == VP_ELIMIT)
+        return vp_error_set(err, st, "key (%04X,%04X) value too long", DCM_GROUP(def->tag),
+                            DCM_ELEMENT(def->tag));
+    if (st)
+        return vp_error_set(err, st, "out of memory compiling the query");
+    return split_values(text->data ? (const char *)text->data : "", text->len, max_values, def->tag,
+                        vals, err);
+}
+
+void qry__values_fini(qry_values *vals)
+{
+    values_fini(vals);
 }

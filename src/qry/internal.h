@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Private interface of src/qry: the key table and the condition builder. */
+/* Private interface of src/qry: the compiled query, the key table, the condition builder and
+ * the worklist model (worklist.c). */
 #ifndef VP_QRY_INTERNAL_H
 #define VP_QRY_INTERNAL_H
 
@@ -17,7 +18,21 @@ enum qry_kind {
     QRY_KIND_MODALITIES, /* Modalities in Study: matches when any series modality matches */
     QRY_KIND_CODE_SEQ,   /* code sequence: sequence matching on the item's Code Value */
     QRY_KIND_RETURN,     /* computed attribute: return key only, never matched */
+    /* Patient's Name: as PN, and a key naming only the given-name component ("^Rex",
+     * "*^Rex*") also matches the pet's name the index keeps apart (patient.pet_name), so a pet
+     * whose name was written alone ("Rex") is found too (PS3.4 C.2.2.2.4 leaves PN wild card
+     * matching to the Conformance Statement). */
+    QRY_KIND_PATIENT_NAME,
+    /* SOP Classes in Study: List of UID Matching against the classes of the study's
+     * instances; any of them matching is enough, as for Modalities in Study. */
+    QRY_KIND_SOP_CLASSES,
 };
+
+/* Limits on key values, checked before any SQL is built: SQLite refuses GLOB patterns over
+ * 50,000 bytes and expressions deeper than 1,000 terms (one OR per value), and a key of
+ * several values is an extension for other VRs than UI (C.2.2.2.2 defines lists of UIDs). */
+#define QRY_VALUE_BYTES_MAX 1024 /* one value of a key, in UTF-8 (a PN is at most ~200 chars) */
+#define QRY_TEXT_VALUES_MAX 256  /* values in a key other than a list of UIDs */
 
 /* Tables of the index, in level order: a key's table index equals a qry_level. */
 enum qry_table { QRY_T_PATIENT, QRY_T_STUDY, QRY_T_SERIES, QRY_T_INSTANCE };
@@ -28,11 +43,27 @@ typedef struct qry_key_def {
     uint8_t table;      /* enum qry_table holding the column */
     uint8_t kind;       /* enum qry_kind */
     uint8_t vr;         /* enum dcm_vr of the attribute */
-    const char *column; /* column name in table */
+    const char *column; /* column name in table ("" for computed keys: qry__key_expr) */
 } qry_key_def;
+
+/* A compiled query (compile.c builds the Query/Retrieve ones, worklist.c the worklist's). */
+struct qry {
+    qry_level level;    /* Query/Retrieve Level */
+    char *sql;          /* the SELECT, NUL-terminated */
+    char **params;      /* parameter texts */
+    size_t n_params;    /* their number */
+    uint32_t *col_tags; /* tag of each SELECT column (0 for the row id) */
+    size_t n_cols;      /* SELECT columns */
+    qry_key *keys;      /* return keys in Identifier order */
+    size_t n_keys;      /* their number */
+    struct qry_wl *wl;  /* worklist answer plan (worklist.c); NULL for Query/Retrieve */
+};
 
 /* Key definition of tag, NULL when the index has no column for it. */
 const qry_key_def *qry__key_find(uint32_t tag);
+/* For a key of qry__key_find computed from other rows (counts, SOP Classes in Study): the
+ * SQL expression of its value, correlated with the tables of the SELECT; NULL otherwise. */
+const char *qry__key_expr(uint32_t tag);
 /* "patient", "study", "series", "instance". */
 const char *qry__table_name(unsigned table);
 
@@ -67,5 +98,28 @@ vp_status qry__match(qry_cond *c, const qry_key_def *def, const char *col, const
  * (then each is matched alone). */
 vp_status qry__match_datetime(qry_cond *c, const char *date, size_t dlen, const char *time,
                               size_t tlen, const qry_opts *opts, vp_error *err);
+
+/*
+ * The values of key el (defined by def) in data set ds, for matching: trimmed UTF-8 split at
+ * backslashes into vals (arrays allocated, values borrowed from text; release with
+ * qry__values_fini, also after a failure). For a code sequence, the values of the Code Value of
+ * its single item (C.2.2.2.6). vals->n == 0 without empty_only is universal matching. Errors
+ * VP_EINVAL (wrong VR, not a sequence, several items), VP_ELIMIT, VP_ENOMEM, with err set.
+ */
+vp_status qry__key_values(const qry_key_def *def, const dcm_dataset *ds, const dcm_element *el,
+                          uint32_t max_values, vp_buf *text, qry_values *vals, vp_error *err);
+void qry__values_fini(qry_values *vals);
+
+/* Sets return key tag of an answer from its column text (NULL or "" = zero length; the VR
+ * from the dictionary; a code sequence gets one item with the Code Value). */
+vp_status qry__answer_value(dcm_dataset *ds, uint32_t tag, const char *text);
+
+/* The worklist model (worklist.c): qry_compile for QRY_MODEL_WORKLIST (opts resolved), the
+ * answer of one row, and the release of the answer plan (accepts NULL). */
+vp_status qry__worklist_compile(const dcm_dataset *identifier, const qry_opts *opts, qry **out,
+                                vp_error *err);
+vp_status qry__worklist_answer(const qry *q, const char *const *cols, size_t ncols,
+                               dcm_dataset *out);
+void qry__worklist_free(struct qry_wl *wl);
 
 #endif

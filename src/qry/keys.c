@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The keys of the Patient Root and Study Root Query/Retrieve Information Models (PS3.4 C.6.1.1,
- * C.6.2.1) that the index holds as columns, with the veterinary attributes of CP-643 (PS3.3
- * C.7.1.1). Keys not listed here are return keys only. The level is the attribute's level in
+ * C.6.2.1) that the index holds as columns or computes from its rows (the attributes of PS3.4
+ * C.3.4: counts, Modalities and SOP Classes in Study), with the veterinary attributes of CP-643
+ * (PS3.3 C.7.1.1). Keys not listed here are return keys only. The level is the attribute's level in
  * the model; the table is where idx stores it (Patient's Sex Neutered and Patient's Weight
  * are kept per study since they change over the animal's life).
  */
@@ -22,10 +23,11 @@ static const qry_key_def keys[] = {
     K(0x0008, 0x0050, STUDY, STUDY, TEXT, SH, "accession"),
     K(0x0008, 0x0060, SERIES, SERIES, TEXT, CS, "modality"),
     K(0x0008, 0x0061, STUDY, STUDY, MODALITIES, CS, "modalities"),
+    K(0x0008, 0x0062, STUDY, STUDY, SOP_CLASSES, UI, ""), /* computed: SOP Classes in Study */
     K(0x0008, 0x0090, STUDY, STUDY, PN, PN, "referring"),
     K(0x0008, 0x1030, STUDY, STUDY, TEXT, LO, "description"),
     K(0x0008, 0x103E, SERIES, SERIES, TEXT, LO, "description"),
-    K(0x0010, 0x0010, PATIENT, PATIENT, PN, PN, "patient_name"),
+    K(0x0010, 0x0010, PATIENT, PATIENT, PATIENT_NAME, PN, "patient_name"),
     K(0x0010, 0x0020, PATIENT, PATIENT, TEXT, LO, "patient_id"),
     K(0x0010, 0x0021, PATIENT, PATIENT, TEXT, LO, "issuer"),
     K(0x0010, 0x0030, PATIENT, PATIENT, DA, DA, "birth_date"),
@@ -45,6 +47,10 @@ static const qry_key_def keys[] = {
     K(0x0020, 0x0010, STUDY, STUDY, TEXT, SH, "study_id"),
     K(0x0020, 0x0011, SERIES, SERIES, IS, IS, "series_number"),
     K(0x0020, 0x0013, IMAGE, INSTANCE, IS, IS, "instance_number"),
+    /* computed: Number of Patient Related Studies, Series, Instances */
+    K(0x0020, 0x1200, PATIENT, PATIENT, RETURN, IS, ""),
+    K(0x0020, 0x1202, PATIENT, PATIENT, RETURN, IS, ""),
+    K(0x0020, 0x1204, PATIENT, PATIENT, RETURN, IS, ""),
     K(0x0020, 0x1206, STUDY, STUDY, RETURN, IS, "n_series"),    /* Number of Study Related Series */
     K(0x0020, 0x1208, STUDY, STUDY, RETURN, IS, "n_instances"), /* ... Study Related Instances */
     K(0x0020, 0x1209, SERIES, SERIES, RETURN, IS, "n_instances"), /* ... Series Related ... */
@@ -63,6 +69,32 @@ const qry_key_def *qry__key_find(uint32_t tag)
         else
             hi = mid;
     }
+    return NULL;
+}
+
+/* The computed keys (PS3.4 C.3.4), from the index rows of the entity's children; the aliases
+ * s, i and x never name a table of the outer SELECT. */
+static const struct {
+    uint32_t tag;
+    const char *sql;
+} computed[] = {
+    /* SOP Classes in Study, sorted */
+    {DCM_TAG(0x0008, 0x0062),
+     "(SELECT coalesce(group_concat(c, '\\'), '') FROM (SELECT DISTINCT i.sop_class AS c"
+     " FROM series s JOIN instance i ON i.series = s.id WHERE s.study = study.id ORDER BY c))"},
+    /* Number of Patient Related Studies, Series, Instances: the animal's */
+    {DCM_TAG(0x0020, 0x1200), "(SELECT count(*) FROM study x WHERE x.patient = patient.id)"},
+    {DCM_TAG(0x0020, 0x1202),
+     "(SELECT coalesce(sum(x.n_series), 0) FROM study x WHERE x.patient = patient.id)"},
+    {DCM_TAG(0x0020, 0x1204),
+     "(SELECT coalesce(sum(x.n_instances), 0) FROM study x WHERE x.patient = patient.id)"},
+};
+
+const char *qry__key_expr(uint32_t tag)
+{
+    for (size_t i = 0; i < sizeof computed / sizeof computed[0]; i++)
+        if (computed[i].tag == tag)
+            return computed[i].sql;
     return NULL;
 }
 

@@ -14,8 +14,11 @@
  * Dates and times are stored as their DICOM text (DA "YYYYMMDD", TM "HHMMSS.FFFFFF" with
  * possibly fewer components), so ranges (C.2.2.2.5) compare text. An upper time bound gets a
  * "~" appended (after every digit and "."), so "-1015" includes 10:15:59.9: a bound of reduced
- * precision covers its whole minute or hour.
+ * precision covers its whole minute or hour. A stored time of reduced precision is its first
+ * instant ("0930" is 09:30:00): it is padded to HHMMSS in the SQL (TM_NORM), else "0930" would
+ * sort before the bound "093000" it equals.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "qry/internal.h"
@@ -160,6 +163,47 @@ static vp_status text_cond(qry_cond *c, const char *col, const char *v, size_t n
     return st ? st : qry__param_add(c, v, n);
 }
 
+static bool unconstrained(const char *s, size_t n)
+{
+    return n == 0 || (n == 1 && s[0] == '*');
+}
+
+/* Whether every part of s between delimiters delim is "" or "*". */
+static bool parts_unconstrained(const char *s, size_t n, char delim)
+{
+    const char *end = s + n;
+    for (;;) {
+        const char *d = memchr(s, delim, (size_t)(end - s));
+        if (!unconstrained(s, (size_t)((d ? d : end) - s)))
+            return false;
+        if (!d)
+            return true;
+        s = d + 1;
+    }
+}
+
+/* The pet's name a Patient's Name key asks for alone: "^G" or "*^G" (G neither "" nor "*"),
+ * any later component and component group "" or "*". The index keeps the pet's name apart
+ * (the given name of "Owner^Pet", or the whole name when written alone, src/idx/record.c). */
+static bool pet_component(const char *v, size_t n, const char **pet, size_t *pet_len)
+{
+    const char *grp = memchr(v, '=', n);
+    size_t alpha = grp ? (size_t)(grp - v) : n;
+    if (grp && !parts_unconstrained(grp + 1, n - alpha - 1, '='))
+        return false;
+    const char *c1 = memchr(v, '^', alpha);
+    if (!c1 || !unconstrained(v, (size_t)(c1 - v)))
+        return false;
+    const char *g = c1 + 1, *end = v + alpha;
+    const char *c2 = memchr(g, '^', (size_t)(end - g));
+    size_t glen = (size_t)((c2 ? c2 : end) - g);
+    if (unconstrained(g, glen) || (c2 && !parts_unconstrained(c2 + 1, (size_t)(end - c2 - 1), '^')))
+        return false;
+    *pet = g;
+    *pet_len = glen;
+    return true;
+}
+
 typedef struct range {
     const char *lo, *hi; /* bounds, NULL when open */
     size_t lo_len, hi_len;
@@ -197,6 +241,10 @@ static vp_status range_parse(const char *v, size_t n, bool (*valid)(const char *
     return VP_OK;
 }
 
+/* A stored TM (%s: the column) padded to at least HHMMSS: "10" -> "100000", "1015.5" stays. */
+#define TM_NORM "(substr(%s || '0000', 1, 6) || substr(%s, 7))"
+#define TM_NORM_STUDY "(substr(study.study_time || '0000', 1, 6) || substr(study.study_time, 7))"
+
 /* Text bound: the value, with "~" appended to upper time bounds (see the file comment). */
 static void bound(char *out, size_t size, const char *v, size_t n, bool upper_tm)
 {
@@ -230,12 +278,17 @@ static vp_status date_time_cond(qry_cond *c, const char *col, const char *v, siz
         st = vp_buf_printf(c->sql, "%s = ?", col);
         return st ? st : qry__param_add(c, lo, strlen(lo));
     }
+    char val[160];
+    if (tm)
+        snprintf(val, sizeof val, TM_NORM, col, col);
+    else
+        snprintf(val, sizeof val, "%s", col);
     if (r.lo && r.hi)
-        st = vp_buf_printf(c->sql, "%s BETWEEN ? AND ?", col);
+        st = vp_buf_printf(c->sql, "%s BETWEEN ? AND ?", val);
     else if (r.lo)
-        st = vp_buf_printf(c->sql, "%s >= ?", col);
+        st = vp_buf_printf(c->sql, "%s >= ?", val);
     else /* an unknown (empty) value is no date before anything */
-        st = vp_buf_printf(c->sql, "(%s <> '' AND %s <= ?)", col, col);
+        st = vp_buf_printf(c->sql, "(%s <> '' AND %s <= ?)", col, val);
     if (!st && r.lo)
         st = qry__param_add(c, lo, strlen(lo));
     if (!st && r.hi)
@@ -251,10 +304,26 @@ static vp_status value_cond(qry_cond *c, const qry_key_def *def, const char *col
     vp_status st;
     switch ((enum qry_kind)def->kind) {
     case QRY_KIND_PN: return text_cond(c, col, v, n, opts->pn_case_insensitive);
+    case QRY_KIND_PATIENT_NAME: {
+        bool nocase = opts->pn_case_insensitive;
+        const char *pet;
+        size_t pet_len;
+        if (!pet_component(v, n, &pet, &pet_len))
+            return text_cond(c, col, v, n, nocase);
+        st = put(c, "(");
+        if (!st)
+            st = text_cond(c, col, v, n, nocase);
+        if (!st)
+            st = put(c, " OR ");
+        if (!st)
+            st = text_cond(c, "patient.pet_name", pet, pet_len, nocase);
+        return st ? st : put(c, ")");
+    }
     case QRY_KIND_TEXT:
     case QRY_KIND_CODE_SEQ:
     case QRY_KIND_MODALITIES: return text_cond(c, col, v, n, false);
     case QRY_KIND_UID:
+    case QRY_KIND_SOP_CLASSES: /* qry__match makes it a list */
         if (!uid_chars_valid(v, n))
             return vp_error_set(err, VP_EINVAL, "(%04X,%04X) value \"%.*s\" is not a UID",
                                 DCM_GROUP(t), DCM_ELEMENT(t), (int)(n > 70 ? 70 : n), v);
@@ -290,34 +359,62 @@ static bool unknown_matches(const qry_key_def *def, const qry_opts *opts)
     return !opts->unknown_fails && def->kind != QRY_KIND_UID && def->kind != QRY_KIND_MODALITIES;
 }
 
+/* List of UID Matching (C.2.2.2.2): "col IN (?, ...)". */
+static vp_status uid_list_cond(qry_cond *c, const qry_key_def *def, const char *col,
+                               const qry_values *vals, vp_error *err)
+{
+    vp_status st = vp_buf_printf(c->sql, "%s IN (", col);
+    for (size_t i = 0; i < vals->n && !st; i++) {
+        const char *v = vals->v[i];
+        size_t n = vals->len[i];
+        if (!uid_chars_valid(v, n))
+            return vp_error_set(err, VP_EINVAL, "(%04X,%04X) value %zu \"%.*s\" is not a UID",
+                                DCM_GROUP(def->tag), DCM_ELEMENT(def->tag), i + 1,
+                                (int)(n > 70 ? 70 : n), v);
+        st = put(c, i ? ", ?" : "?");
+        if (!st)
+            st = qry__param_add(c, v, n);
+    }
+    return st ? st : put(c, ")");
+}
+
+/* The instances of the study, for SOP Classes in Study. */
+#define STUDY_INSTANCES                                                                            \
+    "EXISTS (SELECT 1 FROM series s JOIN instance i ON i.series = s.id WHERE s.study = study.id"
+
 vp_status qry__match(qry_cond *c, const qry_key_def *def, const char *col, const qry_values *vals,
                      const qry_opts *opts, vp_error *err)
 {
     vp_status st = VP_OK;
+    uint32_t t = def->tag;
     if (def->kind == QRY_KIND_RETURN)
         return put(c, "1");
     if (vals->empty_only) {
         /* Empty Value Matching: a key of "" matches entities whose value is empty. */
         if (def->kind == QRY_KIND_MODALITIES)
             return put(c, "study.modalities = ''");
+        if (def->kind == QRY_KIND_SOP_CLASSES)
+            return put(c, "NOT " STUDY_INSTANCES ")");
         return vp_buf_printf(c->sql, "%s = ''", col);
     }
-    /* List of UID Matching (C.2.2.2.2). */
-    if (def->kind == QRY_KIND_UID && vals->n > 1) {
-        st = vp_buf_printf(c->sql, "%s IN (", col);
-        for (size_t i = 0; i < vals->n && !st; i++) {
-            const char *v = vals->v[i];
-            size_t n = vals->len[i];
-            if (!uid_chars_valid(v, n))
-                return vp_error_set(err, VP_EINVAL, "(%04X,%04X) value %zu \"%.*s\" is not a UID",
-                                    DCM_GROUP(def->tag), DCM_ELEMENT(def->tag), i + 1,
-                                    (int)(n > 70 ? 70 : n), v);
-            st = put(c, i ? ", ?" : "?");
-            if (!st)
-                st = qry__param_add(c, v, n);
-        }
+    if (def->kind == QRY_KIND_UID && vals->n > 1)
+        return uid_list_cond(c, def, col, vals, err);
+    if (def->kind == QRY_KIND_SOP_CLASSES) {
+        st = put(c, STUDY_INSTANCES " AND ");
+        if (!st)
+            st = uid_list_cond(c, def, "i.sop_class", vals, err);
         return st ? st : put(c, ")");
     }
+    /* Several values are an extension for other VRs than UI; each is an OR term of the SQL,
+     * whose parser takes at most 1,000 nested terms. */
+    if (vals->n > QRY_TEXT_VALUES_MAX)
+        return vp_error_set(err, VP_ELIMIT, "(%04X,%04X) has %zu values, at most %u accepted",
+                            DCM_GROUP(t), DCM_ELEMENT(t), vals->n, QRY_TEXT_VALUES_MAX);
+    for (size_t i = 0; i < vals->n; i++)
+        if (vals->len[i] > QRY_VALUE_BYTES_MAX)
+            return vp_error_set(err, VP_ELIMIT, "(%04X,%04X) value %zu is %zu bytes, at most %u",
+                                DCM_GROUP(t), DCM_ELEMENT(t), i + 1, vals->len[i],
+                                QRY_VALUE_BYTES_MAX);
     const char *inner = col;
     if (def->kind == QRY_KIND_MODALITIES) {
         /* Modalities in Study matches when any of its values matches (its note in the Study
@@ -376,7 +473,7 @@ vp_status qry__match_datetime(qry_cond *c, const char *date, size_t dlen, const 
     }
     if (d.lo && d.hi && strcmp(lo, hi) > 0)
         return vp_error_set(err, VP_EINVAL, "date-time range ends before it starts");
-    const char *dt = "(study.study_date || study.study_time)";
+    const char *dt = "(study.study_date || " TM_NORM_STUDY ")";
     if (!opts->unknown_fails)
         st = put(c, "(study.study_date = '' OR ");
     if (!st && d.lo && d.hi)

@@ -24,7 +24,26 @@ typedef struct rec_spec {
     const char *study, *date, *time, *accession, *series, *modality, *series_number, *sop;
 } rec_spec;
 
+static void record_of(const rec_spec *s, idx_record *out);
+
+static void put_record(idx *x, const idx_record *r)
+{
+    vp_error err;
+    vp_error_clear(&err);
+    if (idx_instance_put(x, r, &err) != VP_OK) {
+        fprintf(stderr, "idx_instance_put: %s\n", err.msg);
+        exit(2);
+    }
+}
+
 static void put(idx *x, const rec_spec *s)
+{
+    idx_record r;
+    record_of(s, &r);
+    put_record(x, &r);
+}
+
+static void record_of(const rec_spec *s, idx_record *out)
 {
     idx_record r;
     memset(&r, 0, sizeof r);
@@ -50,12 +69,7 @@ static void put(idx *x, const rec_spec *s)
 #undef SET
     r.frames = 1;
     r.size = 10;
-    vp_error err;
-    vp_error_clear(&err);
-    if (idx_instance_put(x, &r, &err) != VP_OK) {
-        fprintf(stderr, "idx_instance_put: %s\n", err.msg);
-        exit(2);
-    }
+    *out = r;
 }
 
 /* Four studies of three animals; unknown (empty) values on purpose. */
@@ -164,6 +178,9 @@ static const char *study1(uint32_t tag, enum dcm_vr vr, const char *v, const qry
 }
 
 static const qry_opts strict = {.unknown_fails = true};
+
+/* QRY_TEXT_VALUES_MAX of src/qry/internal.h: values of a key other than a list of UIDs. */
+#define QRY_TEXT_VALUES_MAX_FOR_TEST 256
 
 TEST(universal_matching)
 {
@@ -414,7 +431,7 @@ TEST(return_keys_and_sql)
 {
     dcm_dataset *ds = ident("STUDY");
     key(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192");
-    key(ds, T(0x0008, 0x0062), DCM_VR_UI, "");       /* SOP Classes in Study: no column */
+    key(ds, T(0x0008, 0x1060), DCM_VR_PN, "");       /* Physicians Reading Study: no column */
     key(ds, T(0x0010, 0x0010), DCM_VR_PN, "Smith*"); /* matching and return key */
     key(ds, T(0x0020, 0x1206), DCM_VR_IS, "5");      /* computed: returned, never matched */
     key(ds, T(0x0009, 0x1001), DCM_VR_LO, "x");      /* private: return key only */
@@ -428,7 +445,7 @@ TEST(return_keys_and_sql)
         return;
     CHECK_INT(qry_get_level(q), QRY_LEVEL_STUDY);
     CHECK_INT(qry_return_key_count(q), 4);
-    CHECK_INT(qry_return_key(q, 0)->tag, T(0x0008, 0x0062));
+    CHECK_INT(qry_return_key(q, 0)->tag, T(0x0008, 0x1060));
     CHECK_INT(qry_return_key(q, 0)->column, -1);
     CHECK_INT(qry_return_key(q, 1)->tag, T(0x0009, 0x1001));
     CHECK_INT(qry_return_key(q, 1)->column, -1);
@@ -452,6 +469,90 @@ TEST(return_keys_and_sql)
     CHECK_STR(run(ident("STUDY"), &o, STUDY_UID), "1.1,1.2");
 }
 
+/* Text of a string element of an answer: "(absent)" when missing, "" when zero length. */
+static const char *answer_text(const dcm_dataset *ds, uint32_t tag)
+{
+    static char buf[256];
+    const dcm_element *el = ds ? dcm_dataset_find(ds, tag) : NULL;
+    if (!el)
+        return "(absent)";
+    size_t n = dcm_element_length(el);
+    const uint8_t *v = dcm_element_value(el);
+    while (n && v && (v[n - 1] == ' ' || v[n - 1] == 0))
+        n--;
+    snprintf(buf, sizeof buf, "%.*s", (int)n, v ? (const char *)v : "");
+    return buf;
+}
+
+/* qry_answer: every key of the request comes back (C.4.1.1.3.2), valued from the row. */
+TEST(answers)
+{
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 100");
+    key(ds, T(0x0008, 0x0054), DCM_VR_AE, ""); /* Retrieve AE Title: the caller's */
+    key(ds, T(0x0008, 0x1060), DCM_VR_PN, ""); /* Physicians Reading Study: no column */
+    key(ds, T(0x0010, 0x0010), DCM_VR_PN, "M\xfcller*");
+    key(ds, T(0x0010, 0x2292), DCM_VR_LO, ""); /* Breed: unknown for this animal */
+    key(ds, T(0x0020, 0x1208), DCM_VR_IS, ""); /* computed */
+    key(ds, STUDY_UID, DCM_VR_UI, "");
+    dcm_element *sq;
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2293), &sq);
+    qry *q = NULL;
+    vp_error err;
+    vp_error_clear(&err);
+    CHECK_OK(qry_compile(ds, NULL, &q, &err));
+    dcm_dataset_free(ds);
+    if (!q)
+        return;
+    sqlite3_stmt *stmt = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db, qry_sql(q), -1, &stmt, NULL), SQLITE_OK);
+    for (size_t i = 0; i < qry_param_count(q); i++)
+        sqlite3_bind_text(stmt, (int)i + 1, qry_param(q, i), -1, SQLITE_STATIC);
+    CHECK_INT(sqlite3_step(stmt), SQLITE_ROW);
+    const char *cols[16];
+    size_t n = (size_t)sqlite3_column_count(stmt);
+    for (size_t i = 0; i < n && i < 16; i++)
+        cols[i] = (const char *)sqlite3_column_text(stmt, (int)i);
+    dcm_dataset *a = dcm_dataset_new();
+    CHECK_OK(qry_answer(q, cols, n, a, &err));
+    sqlite3_finalize(stmt);
+    CHECK_STR(answer_text(a, DCM_TAG_SPECIFIC_CHARACTER_SET), "ISO_IR 192");
+    CHECK_STR(answer_text(a, QRY_TAG_QUERY_RETRIEVE_LEVEL), "STUDY");
+    CHECK_STR(answer_text(a, T(0x0008, 0x0054)), "(absent)");
+    CHECK_STR(answer_text(a, T(0x0008, 0x1060)), "");
+    CHECK_STR(answer_text(a, T(0x0010, 0x0010)), "M\xc3\xbcller^Luna");
+    CHECK_STR(answer_text(a, T(0x0010, 0x2292)), "");
+    CHECK_STR(answer_text(a, T(0x0020, 0x1208)), "1");
+    CHECK_STR(answer_text(a, STUDY_UID), "1.5");
+    CHECK_STR(answer_text(a, T(0x0010, 0x0020)), "(absent)"); /* not asked for */
+    /* code sequences: empty when the animal has no code */
+    CHECK_INT(dcm_element_item_count(dcm_dataset_find(a, T(0x0010, 0x2202))), 0);
+    CHECK_INT(dcm_element_item_count(dcm_dataset_find(a, T(0x0010, 0x2293))), 0);
+    dcm_dataset_free(a);
+    /* a code: one item with its Code Value; NULL and short rows give zero length */
+    a = dcm_dataset_new();
+    int code_col = -1;
+    for (size_t i = 0; i < qry_return_key_count(q); i++)
+        if (qry_return_key(q, i)->tag == T(0x0010, 0x2202))
+            code_col = qry_return_key(q, i)->column;
+    CHECK(code_col > 0);
+    const char *row[16] = {"9"};
+    if (code_col > 0 && code_col < 16)
+        row[code_col] = "448771007";
+    CHECK_OK(qry_answer(q, row, 16, a, &err));
+    const dcm_element *sp = dcm_dataset_find(a, T(0x0010, 0x2202));
+    CHECK_INT(dcm_element_item_count(sp), 1);
+    CHECK_STR(answer_text(dcm_element_item(sp, 0), T(0x0008, 0x0100)), "448771007");
+    CHECK_STR(answer_text(a, T(0x0010, 0x0010)), "");
+    dcm_dataset_free(a);
+    a = dcm_dataset_new();
+    CHECK_OK(qry_answer(q, row, 1, a, &err));
+    CHECK_STR(answer_text(a, STUDY_UID), "");
+    dcm_dataset_free(a);
+    qry_free(q);
+}
+
 /* Every allocation failure reports VP_ENOMEM and leaks nothing (ASan checks the leaks). */
 TEST(allocation_failures)
 {
@@ -465,6 +566,272 @@ TEST(allocation_failures)
         key(ds, T(0x0008, 0x0030), DCM_VR_TM, "1000-");
         key(ds, T(0x0010, 0x0021), DCM_VR_LO, "");
         qry_opts o = {.combined_datetime = true};
+        qry *q = NULL;
+        vp_error err;
+        vp_error_clear(&err);
+        vp_alloc_fail_after(n);
+        vp_status st = qry_compile(ds, &o, &q, &err);
+        vp_alloc_fail_after(0);
+        if (st == VP_OK)
+            ok = 1;
+        else if (st != VP_ENOMEM)
+            FAIL_AT("allocation %ld: %s %s", n, vp_status_name(st), err.msg);
+        qry_free(q);
+        dcm_dataset_free(ds);
+    }
+    CHECK(ok);
+}
+
+/* A second index for the tests below, swapped in for db while they run: pets written alone or
+ * as "Owner^Pet", times of reduced precision, a neuter status that changed. */
+static sqlite3 *pets_db;
+static char pets_path[64];
+
+static void pets_open(void)
+{
+    snprintf(pets_path, sizeof pets_path, "/tmp/vp_test_qry_pets_%d.db", (int)getpid());
+    unlink(pets_path);
+    idx *x;
+    vp_error err;
+    vp_error_clear(&err);
+    if (idx_open(pets_path, &x, &err) != VP_OK) {
+        fprintf(stderr, "idx_open: %s\n", err.msg);
+        exit(2);
+    }
+    static const rec_spec recs[] = {
+        {"Q1", "Rex", "Canine", "", "", "", "", "UNALTERED", "2.1", "20240105", "0930", "", "2.1.1",
+         "DX", "1", "2.1.1.1"},
+        {"Q2", "Brown^Rex", "Canine", "", "", "", "", "", "2.2", "20240105", "101530.5", "",
+         "2.2.1", "DX", "1", "2.2.1.1"},
+        {"Q3", "Rexford^Max", "Feline", "", "", "", "", "", "2.3", "20240105", "10", "", "2.3.1",
+         "US", "1", "2.3.1.1"},
+        {"Q4", "Spike^", "Lizard", "", "", "", "", "", "2.4", "20240105", "", "", "2.4.1", "OT",
+         "1", "2.4.1.1"},
+        /* Rex neutered since */
+        {"Q1", "Rex", "Canine", "", "", "", "", "ALTERED", "2.5", "20240301", "1200", "", "2.5.1",
+         "DX", "1", "2.5.1.1"},
+        {"Q1", "Rex", "Canine", "", "", "", "", "", "2.5", "20240301", "1200", "", "2.5.1", "DX",
+         "1", "2.5.1.2"},
+    };
+    /* the pet's name as idx_record_from_dataset reads Patient's Name */
+    static const char *const pets[] = {"Rex", "Rex", "Max", "Spike", "Rex", "Rex"};
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+        idx_record r;
+        record_of(&recs[i], &r);
+        snprintf(r.pet_name, sizeof r.pet_name, "%s", pets[i]);
+        put_record(x, &r);
+    }
+    idx_close(x);
+    if (sqlite3_open_v2(pets_path, &pets_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "sqlite3_open_v2 failed\n");
+        exit(2);
+    }
+}
+
+static void pets_close(void)
+{
+    sqlite3_close(pets_db);
+    char p[80];
+    const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", pets_path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/* run() on the pets index. */
+static const char *run_pets(dcm_dataset *ds, const qry_opts *opts, uint32_t out_tag)
+{
+    sqlite3 *main_db = db;
+    db = pets_db;
+    const char *r = run(ds, opts, out_tag);
+    db = main_db;
+    return r;
+}
+
+static const char *pets_study(uint32_t tag, enum dcm_vr vr, const char *v, const qry_opts *o)
+{
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, tag, vr, v);
+    return run_pets(ds, o, STUDY_UID);
+}
+
+/* The pet's name alone is findable: "^Rex" and "*^Rex*" also match the pet-name component the
+ * index keeps (the given name of "Owner^Pet", the whole name when written alone). */
+TEST(pet_name_matching)
+{
+    uint32_t pn = T(0x0010, 0x0010);
+    qry_opts ci = {.pn_case_insensitive = true};
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "*^Rex*", NULL), "2.1,2.2,2.5");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^Rex", NULL), "2.1,2.2,2.5");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^rex", NULL), ""); /* case-sensitive unless asked */
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^rex", &ci), "2.1,2.2,2.5");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "*^R?x^*=*=", NULL), "2.1,2.2,2.5");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^Spike", NULL), "2.4"); /* "Spike^": no given name */
+    /* a family name, a later component or another group constrained: no pet rule */
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "Rex*", NULL), "2.1,2.3,2.5");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "Brown^Rex", NULL), "2.2");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^Rex^Jr", NULL), "");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^Rex=R", NULL), "");
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "*^*", NULL), "2.2,2.3,2.4");
+    /* other person names have no pet component */
+    CHECK_STR(pets_study(T(0x0008, 0x0090), DCM_VR_PN, "^Rex", NULL), "2.1,2.2,2.3,2.4,2.5");
+    qry_opts strict_ci = {.pn_case_insensitive = true, .unknown_fails = true};
+    CHECK_STR(pets_study(T(0x0008, 0x0090), DCM_VR_PN, "^Rex", &strict_ci), "");
+    /* a list: any value */
+    CHECK_STR(pets_study(pn, DCM_VR_PN, "^Max\\^Spike", NULL), "2.3,2.4");
+}
+
+/* A stored time of reduced precision is its first instant ("0930" is 09:30:00, "10" is
+ * 10:00:00), compared with bounds of any precision (C.2.2.2.5.2). */
+TEST(time_of_reduced_precision)
+{
+    uint32_t tm = T(0x0008, 0x0030);
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "093000-100000", &strict), "2.1,2.3");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "093000", &strict), "2.1");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "0930", &strict), "2.1");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "-092959", &strict), "");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "100000.000001-", &strict), "2.2,2.5");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "-1015", &strict), "2.1,2.2,2.3");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "101530.5", &strict), "2.2");
+    CHECK_STR(pets_study(tm, DCM_VR_TM, "-1000", NULL), "2.1,2.3,2.4"); /* 2.4: unknown */
+    /* combined with the date (C.2.2.2.5.4) */
+    qry_opts dt = {.combined_datetime = true, .unknown_fails = true};
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, T(0x0008, 0x0020), DCM_VR_DA, "20240105-20240105");
+    key(ds, tm, DCM_VR_TM, "093000-100000");
+    CHECK_STR(run_pets(ds, &dt, STUDY_UID), "2.1,2.3");
+}
+
+/* Patient's Sex Neutered at PATIENT level is the animal's latest known value, for matching
+ * and answer alike; at STUDY level each study's own. */
+TEST(sex_neutered_latest)
+{
+    uint32_t sn = T(0x0010, 0x2203), pid = T(0x0010, 0x0020);
+    dcm_dataset *ds = ident("PATIENT");
+    key(ds, sn, DCM_VR_CS, "");
+    CHECK_STR(run_pets(ds, NULL, sn), "ALTERED,,,");
+    ds = ident("PATIENT");
+    key(ds, sn, DCM_VR_CS, "UNALTERED");
+    CHECK_STR(run_pets(ds, &strict, pid), "");
+    ds = ident("PATIENT");
+    key(ds, sn, DCM_VR_CS, "ALTERED");
+    CHECK_STR(run_pets(ds, &strict, pid), "Q1");
+    ds = ident("PATIENT");
+    key(ds, sn, DCM_VR_CS, "UNALTERED");
+    CHECK_STR(run_pets(ds, NULL, pid), "Q2,Q3,Q4"); /* unknown values match */
+    CHECK_STR(pets_study(sn, DCM_VR_CS, "UNALTERED", &strict), "2.1");
+}
+
+/* Computed keys (PS3.4 C.3.4): counts of the animal's studies, series and instances, and SOP
+ * Classes in Study, returned and (SOP classes) matched. */
+TEST(computed_keys)
+{
+    uint32_t n_st = T(0x0020, 0x1200), n_se = T(0x0020, 0x1202), n_in = T(0x0020, 0x1204);
+    uint32_t classes = T(0x0008, 0x0062);
+    CHECK_STR(run(ident("PATIENT"), NULL, n_st), "1,1,2,1");
+    CHECK_STR(run(ident("PATIENT"), NULL, n_se), "2,1,2,1");
+    CHECK_STR(run(ident("PATIENT"), NULL, n_in), "2,1,2,1");
+    CHECK_STR(run_pets(ident("PATIENT"), NULL, n_in), "3,1,1,1");
+    qry_opts study_root = {.model = QRY_MODEL_STUDY_ROOT};
+    CHECK_STR(run(ident("STUDY"), &study_root, n_st), "1,1,2,2,1");
+    CHECK_STR(run(ident("IMAGE"), NULL, n_se), "2,2,1,2,2,1");
+    /* return keys only: a value sent is not matched */
+    CHECK_STR(study1(n_st, DCM_VR_IS, "7", NULL), "1.1,1.2,1.3,1.4,1.5");
+    const char *dx = "1.2.840.10008.5.1.4.1.1.1.1";
+    CHECK_STR(run(ident("STUDY"), NULL, classes), "1.2.840.10008.5.1.4.1.1.1.1,"
+                                                  "1.2.840.10008.5.1.4.1.1.1.1,"
+                                                  "1.2.840.10008.5.1.4.1.1.1.1,"
+                                                  "1.2.840.10008.5.1.4.1.1.1.1,"
+                                                  "1.2.840.10008.5.1.4.1.1.1.1");
+    CHECK_STR(study1(classes, DCM_VR_UI, dx, NULL), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(study1(classes, DCM_VR_UI, "1.2.840.10008.5.1.4.1.1.2", NULL), "");
+    CHECK_STR(
+        study1(classes, DCM_VR_UI, "1.2.840.10008.5.1.4.1.1.2\\1.2.840.10008.5.1.4.1.1.1.1", NULL),
+        "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(study1(classes, DCM_VR_UI, "\"\"", NULL), ""); /* no study without instances */
+    CHECK_STR(study1(classes, DCM_VR_UI, "1.2.840.*", NULL), "ERR:VP_EINVAL");
+    /* the same column once, asked twice (at two levels of the same key) */
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, classes, DCM_VR_UI, dx);
+    key(ds, n_st, DCM_VR_IS, "");
+    key(ds, n_in, DCM_VR_IS, "");
+    CHECK_STR(run(ds, NULL, n_in), "2,1,2,2,1");
+}
+
+/* Limits before any SQL: SQLite takes GLOB patterns up to 50,000 bytes and 1,000 nested terms. */
+TEST(value_limits)
+{
+    uint32_t pn = T(0x0010, 0x0010);
+    vp_buf b;
+    vp_buf_init(&b, 0);
+    for (int i = 0; i < QRY_TEXT_VALUES_MAX_FOR_TEST; i++)
+        vp_buf_printf(&b, "%sN%04d*", i ? "\\" : "", i);
+    CHECK_STR(study1(pn, DCM_VR_PN, (char *)b.data, &strict), "");
+    vp_buf_puts(&b, "\\Smith*");
+    CHECK_STR(study1(pn, DCM_VR_PN, (char *)b.data, &strict), "ERR:VP_ELIMIT");
+    vp_buf_reset(&b);
+    for (int i = 0; i < 1023; i++)
+        vp_buf_putc(&b, '*');
+    vp_buf_putc(&b, 'q'); /* no name ends with q */
+    CHECK_STR(study1(pn, DCM_VR_PN, (char *)b.data, &strict), "");
+    vp_buf_putc(&b, '*');
+    CHECK_STR(study1(pn, DCM_VR_PN, (char *)b.data, &strict), "ERR:VP_ELIMIT");
+    vp_buf_fini(&b);
+}
+
+/* require_unique_keys: hierarchical queries only (C.4.1.2.1). */
+TEST(unique_keys_above)
+{
+    qry_opts pr = {.require_unique_keys = true};
+    qry_opts sr = {.require_unique_keys = true, .model = QRY_MODEL_STUDY_ROOT};
+    dcm_dataset *ds = ident("SERIES");
+    CHECK_STR(run(ds, &sr, SERIES_UID), "ERR:VP_EINVAL");
+    ds = ident("SERIES");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    CHECK_STR(run(ds, &sr, SERIES_UID), "1.1.1,1.1.2");
+    ds = ident("SERIES");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    CHECK_STR(run(ds, &pr, SERIES_UID), "ERR:VP_EINVAL"); /* Patient ID too in Patient Root */
+    ds = ident("SERIES");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P1");
+    CHECK_STR(run(ds, &pr, SERIES_UID), "1.1.1,1.1.2");
+    ds = ident("SERIES");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1\\1.2"); /* one value, not a list */
+    CHECK_STR(run(ds, &sr, SERIES_UID), "ERR:VP_EINVAL");
+    ds = ident("STUDY");
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P*"); /* no wild card */
+    CHECK_STR(run(ds, &pr, STUDY_UID), "ERR:VP_EINVAL");
+    ds = ident("IMAGE");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    key(ds, SERIES_UID, DCM_VR_UI, "  ");
+    CHECK_STR(run(ds, &sr, SOP_UID), "ERR:VP_EINVAL");
+    ds = ident("IMAGE");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+    key(ds, SERIES_UID, DCM_VR_UI, "1.1.2");
+    CHECK_STR(run(ds, &sr, SOP_UID), "1.1.2.1");
+    CHECK_STR(run(ident("STUDY"), &sr, STUDY_UID), "1.1,1.2,1.3,1.4,1.5");
+    CHECK_STR(run(ident("PATIENT"), &pr, T(0x0010, 0x0020)), "P1,P_2,P3,P4");
+    /* off by default: relational */
+    CHECK_STR(run(ident("IMAGE"), NULL, SOP_UID), "1.1.1.1,1.1.2.1,1.2.1.1,1.3.1.1,1.4.1.1,"
+                                                  "1.5.1.1");
+}
+
+/* The new paths fail cleanly on every allocation failure too. */
+TEST(allocation_failures_new_keys)
+{
+    int ok = 0;
+    for (long n = 1; n < 400 && !ok; n++) {
+        dcm_dataset *ds = ident("SERIES");
+        key(ds, T(0x0008, 0x0062), DCM_VR_UI, "1.2.3\\1.2.4");
+        key(ds, T(0x0008, 0x0030), DCM_VR_TM, "0930-");
+        key(ds, T(0x0010, 0x0010), DCM_VR_PN, "*^Rex*\\^Max");
+        key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P1");
+        key(ds, T(0x0010, 0x2203), DCM_VR_CS, "ALTERED");
+        key(ds, T(0x0020, 0x1204), DCM_VR_IS, "");
+        key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+        qry_opts o = {.require_unique_keys = true};
         qry *q = NULL;
         vp_error err;
         vp_error_clear(&err);
@@ -497,7 +864,17 @@ int main(void)
     RUN(bad_values);
     RUN(character_set);
     RUN(return_keys_and_sql);
+    RUN(answers);
     RUN(allocation_failures);
+    pets_open();
+    RUN(pet_name_matching);
+    RUN(time_of_reduced_precision);
+    RUN(sex_neutered_latest);
+    RUN(computed_keys);
+    RUN(value_limits);
+    RUN(unique_keys_above);
+    RUN(allocation_failures_new_keys);
+    pets_close();
     sqlite3_close(db);
     unlink(db_path);
     char wal[80];
