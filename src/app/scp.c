@@ -60,6 +60,8 @@ static const struct qr_class {
     {"1.2.840.10008.5.1.4.1.2.2.1", QRY_MODEL_STUDY_ROOT, DIMSE_C_FIND_RQ},
     {"1.2.840.10008.5.1.4.1.2.2.2", QRY_MODEL_STUDY_ROOT, DIMSE_C_MOVE_RQ},
     {"1.2.840.10008.5.1.4.1.2.2.3", QRY_MODEL_STUDY_ROOT, DIMSE_C_GET_RQ},
+    /* Modality Worklist Information Model - FIND (PS3.4 K.6.1.1) */
+    {"1.2.840.10008.5.1.4.31", QRY_MODEL_WORKLIST, DIMSE_C_FIND_RQ},
 };
 
 static const struct qr_class *qr_class_of(const char *uid)
@@ -136,6 +138,7 @@ struct job {
     const char **params; /* its parameters, for the cursor */
     idx_cursor *cur;     /* matches not answered yet */
     uint32_t answered;   /* Pending responses sent */
+    qry_model model;     /* information model of the context */
     vp_buf answer;       /* one encoded identifier */
     /* C-MOVE, C-GET */
     struct item *items; /* what to send */
@@ -305,29 +308,8 @@ static vp_status store_end(struct assoc *a, vp_error *err)
 /* Objects one C-MOVE or C-GET may select (A701 beyond: the list is held in memory). */
 #define RETRIEVE_MAX 500000
 
-#define TAG_QUERY_RETRIEVE_LEVEL DCM_TAG(0x0008, 0x0052)
 #define TAG_RETRIEVE_AE_TITLE DCM_TAG(0x0008, 0x0054)
 #define TAG_FAILED_SOP_INSTANCE_UID_LIST DCM_TAG(0x0008, 0x0058)
-
-/* Sets one return key of an answer from its column text (NULL or "" = zero length). */
-static vp_status answer_key(dcm_dataset *ds, uint32_t tag, const char *text)
-{
-    enum dcm_vr vr = dcm_dict_vr(tag);
-    if (vr == DCM_VR_SQ) {
-        dcm_element *seq;
-        vp_status st = dcm_dataset_set_sequence(ds, tag, &seq);
-        if (st || !text || !*text)
-            return st;
-        /* Code sequences (species, breed): one item with the Code Value. */
-        dcm_dataset *item;
-        if ((st = dcm_element_add_item(seq, &item)))
-            return st;
-        return dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0100), DCM_VR_SH, text);
-    }
-    if (!dcm_vr_is_string(vr) || !text || !*text)
-        return dcm_dataset_set(ds, tag, vr < DCM_VR_COUNT_REAL ? vr : DCM_VR_UN, NULL, 0, NULL);
-    return dcm_dataset_set_str(ds, tag, vr, text);
-}
 
 /* Encodes the answer identifier of one matching row into j->answer. */
 static vp_status encode_answer(struct assoc *a, const char *const *cols, size_t ncols,
@@ -338,27 +320,17 @@ static vp_status encode_answer(struct assoc *a, const char *const *cols, size_t 
     dcm_dataset *ds = dcm_dataset_new();
     if (!ds)
         return vp_error_set(err, VP_ENOMEM, "out of memory");
-    /* PS3.4 C.4.1.1.3.2: the answer holds the keys asked for, Query/Retrieve Level and the
-     * Specific Character Set of its values (the index holds UTF-8); Retrieve AE Title says
-     * where to C-MOVE or C-GET the match from: us. */
-    vp_status st = dcm_dataset_set_str(ds, DCM_TAG_SPECIFIC_CHARACTER_SET, DCM_VR_CS, "ISO_IR 192");
-    if (st == VP_OK)
-        st = dcm_dataset_set_str(ds, TAG_QUERY_RETRIEVE_LEVEL, DCM_VR_CS,
-                                 qry_level_name(qry_get_level(j->q)));
-    if (st == VP_OK)
+    /* PS3.4 C.4.1.1.3.2, K.4.1.1.3.2: the answer holds the keys asked for, in UTF-8 as the
+     * index has them (qry_answer); for Query/Retrieve, Retrieve AE Title says where to C-MOVE
+     * or C-GET the match from: us. */
+    vp_status st = qry_answer(j->q, cols, ncols, ds, err);
+    if (st == VP_OK && j->model != QRY_MODEL_WORKLIST)
         st = dcm_dataset_set_str(ds, TAG_RETRIEVE_AE_TITLE, DCM_VR_AE, a->cfg->ae_title);
-    for (size_t i = 0; st == VP_OK && i < qry_return_key_count(j->q); i++) {
-        const qry_key *k = qry_return_key(j->q, i);
-        if (k->tag == TAG_RETRIEVE_AE_TITLE)
-            continue;
-        const char *text = k->column >= 0 && (size_t)k->column < ncols ? cols[k->column] : NULL;
-        st = answer_key(ds, k->tag, text);
-    }
     vp_buf_reset(&j->answer);
     if (st == VP_OK) {
         dcm_sink sink = dcm_sink_buf(&j->answer);
         st = dcm_dataset_write(ds, pc->transfer_syntax, NULL, &sink, err);
-    } else {
+    } else if (!err->msg[0]) {
         vp_error_set(err, st, "cannot build a match");
     }
     dcm_dataset_free(ds);
@@ -409,6 +381,7 @@ static vp_status job_compile(struct assoc *a, const uint8_t *data, size_t len, v
     vp_status st = dcm_dataset_read_mem(data, len, pc->transfer_syntax, NULL, &j->id, err);
     if (st != VP_OK)
         return st;
+    j->model = qc->model;
     /* Retrieval selects by unique keys (PS3.4 C.4.2.2.1): keys below the level are dropped
      * rather than refused, as peers send the full path. */
     qry_opts o = {

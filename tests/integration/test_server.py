@@ -836,7 +836,8 @@ def test_negotiation_results(server):
     the rest accepted (PS3.8 9.3.3.2); Verification stays usable."""
     srv = server()
     a = RawAssoc(srv, [(1, VERIFICATION, (IMPLICIT_LE,)),
-                       (3, "1.2.840.10008.5.1.4.1.2.1.2", (IMPLICIT_LE,)),  # Q/R MOVE
+                       # Composite Instance Root Retrieve - MOVE: not provided
+                       (3, "1.2.840.10008.5.1.4.1.2.4.2", (IMPLICIT_LE,)),
                        (5, SECONDARY_CAPTURE, ("1.2.3.4.5.6",)),
                        (7, SECONDARY_CAPTURE, ("1.2.3.4.5.6", IMPLICIT_LE, EXPLICIT_LE)),
                        (9, "1.2.840.10008.1.3.10", (EXPLICIT_LE,))])  # DICOMDIR: media only
