@@ -299,8 +299,9 @@ static vp_status store_end(struct assoc *a, vp_error *err)
     return respond(a, a->rq_pc, &a->rq, status, e.msg, err);
 }
 
-/* Largest identifier collected (a UID list of 10,000 UIDs is about 650 KB). */
-#define IDENTIFIER_MAX (1u << 20)
+/* Largest identifier collected: a list of 20,000 UIDs of 64 characters (twice what a key may
+ * hold) is 1.3 MB. A longer one is skipped and refused with a status. */
+#define IDENTIFIER_MAX (4u << 20)
 /* Matches answered before the final status says the query was too broad (A700). */
 #define FIND_MAX_MATCHES 10000
 /* Matches answered per step of a C-FIND, between looks at the socket for a C-CANCEL-RQ. */
@@ -1009,6 +1010,14 @@ static vp_status on_dimse(struct assoc *a, const dimse_event *ev, vp_error *err)
         if (!a->collecting)
             return VP_OK;
         a->collecting = false;
+        if (ev->overflow) {
+            /* PS3.4 C.4.1.1.4: refused, out of resources; the association goes on. */
+            dimse_msg rq = a->job.rq;
+            memset(&a->job, 0, sizeof a->job);
+            return respond(a, ev->context_id, &rq,
+                           dimse_status_from_vp(dimse_service_of(rq.command_field), VP_ELIMIT),
+                           "identifier longer than 4 MiB: narrow the request", err);
+        }
         return job_begin(a, ev->data, ev->len, err);
     }
     return VP_OK;

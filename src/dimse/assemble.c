@@ -30,6 +30,7 @@ struct dimse_assembler {
     uint8_t context_id; /* presentation context of the message in progress */
     bool announced;     /* the last event was COMMAND with a data set: collect allowed */
     bool collect;       /* buffer the data set of this message */
+    bool overflow;      /* the collected data set passed its cap: the rest is skipped */
     vp_buf cmd;         /* command fragments so far */
     vp_buf data;        /* collected data set (cap set by dimse_assembler_collect) */
     dimse_msg msg;      /* command of the message in progress or last completed */
@@ -180,22 +181,28 @@ vp_status dimse_assembler_feed(dimse_assembler *a, const dimse_pdv *pdv, dimse_e
                 a->state = ST_IDLE;
             return VP_OK;
         }
-        if (pdv->len) {
+        if (pdv->len && !a->overflow) {
             vp_status st = vp_buf_append(&a->data, pdv->data, pdv->len);
-            if (st == VP_ELIMIT)
-                return fail(a, err, st, "data set of %s longer than %zu bytes",
-                            dimse_command_name(a->msg.command_field), a->data.max);
-            if (st)
+            if (st == VP_ELIMIT) {
+                /* Too big to take, but well-formed so far: the rest is skipped and the
+                 * message reported as overflowing, for the caller to refuse it in DIMSE
+                 * terms (a status) rather than abort the association. */
+                a->overflow = true;
+                vp_buf_reset(&a->data);
+            } else if (st) {
                 return fail(a, err, st, "out of memory receiving a data set");
+            }
         }
         if (!pdv->is_last) {
             ev->msg = NULL;
             return VP_OK;
         }
         ev->type = DIMSE_EV_MESSAGE;
-        ev->data = a->data.data;
-        ev->len = a->data.len;
+        ev->data = a->overflow ? NULL : a->data.data;
+        ev->len = a->overflow ? 0 : a->data.len;
+        ev->overflow = a->overflow;
         ev->is_last = true;
+        a->overflow = false;
         a->state = ST_IDLE;
         return VP_OK;
     case ST_FAILED: break;

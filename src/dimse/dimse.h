@@ -280,6 +280,7 @@ typedef struct dimse_event {
     const uint8_t *data;        /* DATA: the fragment (the fed bytes); MESSAGE: the data set */
     size_t len;                 /* bytes at data */
     bool is_last;               /* DATA: the data set's last fragment; MESSAGE: true */
+    bool overflow; /* MESSAGE: the data set passed the collect cap and was skipped (data NULL) */
 } dimse_event;
 
 typedef struct dimse_assembler dimse_assembler;
@@ -302,14 +303,16 @@ void dimse_assembler_free(dimse_assembler *a);
  * message for an Error Comment, ev->decode_status the cause, and the fragments of the data set
  * it announces (when it could say) are skipped. When it cannot say, or the fragments break
  * the PS3.8 Annex E rules (data before or without a command, a command while a data set is
- * still due, a change of presentation context within a message, a command set over the cap,
- * a collected data set over its cap), feed returns VP_EPARSE or VP_ELIMIT (VP_ENOMEM when out
- * of memory) and every later feed fails the same way: the caller aborts the association.
+ * still due, a change of presentation context within a message, a command set over the cap),
+ * feed returns VP_EPARSE or VP_ELIMIT (VP_ENOMEM when out of memory) and every later feed
+ * fails the same way: the caller aborts the association.
  */
 vp_status dimse_assembler_feed(dimse_assembler *a, const dimse_pdv *pdv, dimse_event *ev,
                                vp_error *err);
-/* Collect the data set of the message just announced into memory, at most max bytes. VP_EINVAL
- * unless called right after a DIMSE_EV_COMMAND with a data set. */
+/* Collect the data set of the message just announced into memory, at most max bytes. A longer
+ * one is skipped and reported as DIMSE_EV_MESSAGE with overflow set and no data, so the
+ * caller can answer with a status. VP_EINVAL unless called right after a DIMSE_EV_COMMAND
+ * with a data set. */
 vp_status dimse_assembler_collect(dimse_assembler *a, size_t max);
 /* Takes the collected data set after DIMSE_EV_MESSAGE (caller frees with vp_free); NULL when
  * there is none. Otherwise it is reused for the next message. */

@@ -985,9 +985,6 @@ def test_uid_list_of_20000_short_uids(vet, tmp_path):
     assert_echo(vet)
 
 
-@pytest.mark.xfail(reason="SCP side (src/app/scp.c IDENTIFIER_MAX): an identifier over 1 MiB "
-                   "(20,000 UIDs of 64 characters) aborts the association instead of "
-                   "answering A700 with an Error Comment", strict=False)
 def test_uid_list_of_20000_long_uids(server, vet_data, tmp_path):  # noqa: F811
     srv = server(data=vet_data[1])
     path = str(tmp_path / "q.dcm")

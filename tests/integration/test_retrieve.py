@@ -457,3 +457,19 @@ def test_orthanc_as_move_destination_and_source(archive, orthanc, server, tmp_pa
             str(o.dicom_port), "QueryRetrieveLevel=STUDY", "StudyInstanceUID=%s.2" % ROOT)
     assert r.returncode == 0, r.describe() + "\n" + o.log()
     assert srv.wait_log(r"ORTHANC -> VETPACS: %d stored" % len(expected(uids, study=ROOT + ".2")))
+
+
+def test_oversized_identifier_refused_with_a_status(big):
+    """An identifier over the 4 MiB the SCP collects is skipped and refused (A700), and the
+    association goes on: the next C-FIND is answered."""
+    srv, uids, dest = big
+    a = RawAssoc(srv, contexts=((1, STUDY_ROOT_FIND, (EXPLICIT_LE,)),), max_pdu=65536)
+    huge = identifier(QueryRetrieveLevel="STUDY", StudyDescription="x" * 64,
+                      PatientComments="y" * (5 << 20))
+    a.send_message(1, find_rq(1), huge)
+    st, c = responses(a)[-1]
+    assert st == 0xA700 and b"4 MiB" in c[0x0902], (hex(st), c.get(0x0902))
+    a.send(p_data_tf(pdv(1, find_rq(2), True)) +
+           p_data_tf(pdv(1, identifier(QueryRetrieveLevel="STUDY", StudyInstanceUID=""), False)))
+    rs = responses(a)
+    assert rs[-1][0] == 0x0000 and len(rs) == 2  # one study, then Success
