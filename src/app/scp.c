@@ -397,15 +397,23 @@ static vp_status job_compile(struct assoc *a, const uint8_t *data, size_t len, v
     return ingest_reader_take(a->sh->ingest, &j->reader, err);
 }
 
-/* Sends one response of the job; with an identifier when data is not NULL. */
+/* Queues one response of the job, with an identifier when data is not NULL: command and
+ * identifier in one PDU when they fit (ul_assoc_send_message). */
+static vp_status job_queue(struct assoc *a, const dimse_msg *rsp, const vp_buf *data, vp_error *err)
+{
+    vp_buf_reset(&a->cmd);
+    vp_status st = dimse_msg_encode(rsp, &a->cmd, err);
+    if (st == VP_OK)
+        st = ul_assoc_send_message(a->ul, a->job.pc, a->cmd.data, a->cmd.len,
+                                   data ? data->data : NULL, data ? data->len : 0, err);
+    return st;
+}
+
+/* Sends it at once. */
 static vp_status job_send(struct assoc *a, const dimse_msg *rsp, const vp_buf *data, vp_error *err)
 {
-    vp_status st = send_response(a, a->job.pc, rsp, err);
-    if (st == VP_OK && data)
-        st = ul_assoc_send_pdata(a->ul, a->job.pc, false, data->data, data->len, true, err);
-    if (st == VP_OK && data)
-        st = flush(a, err);
-    return st;
+    vp_status st = job_queue(a, rsp, data, err);
+    return st == VP_OK ? flush(a, err) : st;
 }
 
 /* The final response of a failed request (before any match or sub-operation). */
@@ -458,11 +466,12 @@ static vp_status find_step(struct assoc *a, vp_error *err)
         if ((st = dimse_msg_response(&rsp, &j->rq, DIMSE_STATUS_PENDING)) != VP_OK)
             return vp_error_set(err, st, "cannot build a C-FIND-RSP");
         rsp.has_dataset = true;
-        if ((st = job_send(a, &rsp, &j->answer, err)) != VP_OK)
+        /* The answers of a step go out in one write. */
+        if ((st = job_queue(a, &rsp, &j->answer, err)) != VP_OK)
             return st;
         j->answered++;
         if (n == FIND_STEP - 1)
-            return VP_OK; /* more next step, after a look for a C-CANCEL-RQ */
+            return flush(a, err); /* more next step, after a look for a C-CANCEL-RQ */
     }
     dimse_msg rq = j->rq;
     uint8_t pc = j->pc;

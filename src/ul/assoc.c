@@ -47,6 +47,8 @@ typedef struct input {
     const uint8_t *data;    /* Evt9: bytes of the message */
     size_t len;             /* Evt9: bytes at data */
     bool last;              /* Evt9: data ends the message */
+    const uint8_t *data2;   /* Evt9, whole message: the data set after the command set */
+    size_t len2;            /* Evt9: bytes at data2 */
 } input;
 
 static bool bit_get(const uint8_t *bits, uint8_t id)
@@ -189,6 +191,26 @@ static vp_status send_pdata(ul_assoc *a, const input *in, vp_error *err)
     size_t chunk = UNLIMITED_PDV_CHUNK;
     if (a->peer_max_pdu_length)
         chunk = a->peer_max_pdu_length > 7 ? (a->peer_max_pdu_length - 6) & ~(size_t)1 : 1;
+    if (in->data2) {
+        /* A whole message: its command set and data set in one PDU when both PDV items fit
+         * the peer's maximum length together (PS3.8 9.3.5: a P-DATA-TF holds one or more
+         * PDV items), else each cut as usual. */
+        if (in->len + in->len2 + 6 <= chunk && in->len > 0 && in->len2 > 0) {
+            ul_pdv pdvs[2] = {{in->pc_id, UL_PDV_COMMAND | UL_PDV_LAST, in->data, in->len},
+                              {in->pc_id, UL_PDV_LAST, in->data2, in->len2}};
+            ul_pdu pdu = {.type = UL_PDU_P_DATA_TF, .pdv_count = 2, .pdvs = pdvs};
+            return send_pdu(a, &pdu, err);
+        }
+        input c = *in, d = *in;
+        c.data2 = d.data2 = NULL;
+        c.command = true;
+        c.last = d.last = true;
+        d.command = false;
+        d.data = in->data2;
+        d.len = in->len2;
+        vp_status st = send_pdata(a, &c, err);
+        return st == VP_OK ? send_pdata(a, &d, err) : st;
+    }
     /* (6 or less is refused by ul_assoc_send_pdata.) */
     /* Even fragments: a peer announcing an odd maximum would otherwise get odd fragments of
      * an even-length data set, which some toolkits refuse ("odd fragment length"). */
@@ -583,6 +605,32 @@ vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const ui
                             "value",
                             a->peer_max_pdu_length);
     input in = {.pc_id = pc_id, .command = command, .data = data, .len = len, .last = last};
+    return fire(a, UL_EVT9, &in, err);
+}
+
+vp_status ul_assoc_send_message(ul_assoc *a, uint8_t pc_id, const uint8_t *cmd, size_t cmd_len,
+                                const uint8_t *data, size_t data_len, vp_error *err)
+{
+    if (!data)
+        return ul_assoc_send_pdata(a, pc_id, true, cmd, cmd_len, true, err);
+    vp_status st = begin_call(a, err);
+    if (st != VP_OK)
+        return st;
+    ul_transition t;
+    if (ul_fsm_next(a->state, UL_EVT9, &t) && !bit_get(a->accepted, pc_id))
+        return vp_error_set(err, VP_EINVAL, "presentation context %u was not accepted", pc_id);
+    if (a->peer_max_pdu_length && a->peer_max_pdu_length <= 6)
+        return vp_error_set(err, VP_EINVAL,
+                            "the peer's maximum PDU length %u cannot carry a presentation data "
+                            "value",
+                            a->peer_max_pdu_length);
+    input in = {.pc_id = pc_id,
+                .command = true,
+                .data = cmd,
+                .len = cmd_len,
+                .last = true,
+                .data2 = data,
+                .len2 = data_len};
     return fire(a, UL_EVT9, &in, err);
 }
 

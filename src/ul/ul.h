@@ -443,6 +443,12 @@ vp_status ul_assoc_reject(ul_assoc *a, const ul_reject *rj, vp_error *err);
  * PDU). last marks the end of the message, so a large data set can be passed in pieces. */
 vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const uint8_t *data,
                               size_t len, bool last, vp_error *err);
+/* Evt9 for a whole message: command set cmd and data set data (NULL: none). When both fit in
+ * one PDU of the peer's maximum length they go as one P-DATA-TF with two PDVs (PS3.8 9.3.5),
+ * which saves the peer a read per message (C-FIND answers); otherwise as two
+ * ul_assoc_send_pdata calls. */
+vp_status ul_assoc_send_message(ul_assoc *a, uint8_t pc_id, const uint8_t *cmd, size_t cmd_len,
+                                const uint8_t *data, size_t data_len, vp_error *err);
 /* Evt11: A-RELEASE request. */
 vp_status ul_assoc_release_request(ul_assoc *a, vp_error *err);
 /* Evt14: A-RELEASE response (also in a release collision). */

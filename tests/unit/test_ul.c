@@ -897,6 +897,12 @@ static vp_status full_flow(peer *scu, peer *scp, size_t chunk)
     TRY(pump(scu, scp, chunk));
     TRY(ul_assoc_send_pdata(scp->a, 1, true, cmd, sizeof cmd, true, NULL));
     TRY(ul_assoc_send_pdata(scp->a, 1, false, ds, sizeof ds, true, NULL));
+    /* Whole messages: command and data set in one PDU when they fit together, else cut. */
+    size_t before = ul_assoc_output(scp->a)->len;
+    TRY(ul_assoc_send_message(scp->a, 1, cmd, sizeof cmd, ds, 500, NULL));
+    if (ul_assoc_output(scp->a)->len - before != 6 + 6 + sizeof cmd + 6 + 500)
+        return VP_EINVAL; /* one PDU header, two PDV items */
+    TRY(ul_assoc_send_message(scp->a, 1, cmd, sizeof cmd, ds, sizeof ds, NULL));
     TRY(pump(scp, scu, chunk));
     /* Release. */
     TRY(ul_assoc_release_request(scu->a, NULL));
@@ -922,9 +928,10 @@ TEST(test_flow_full)
         CHECK(seen(&scp, UL_EV_ASSOCIATE_INDICATION));
         /* Data both ways, fragmented: 40 + 5000 bytes, at most 1018 bytes per PDV. */
         CHECK_INT(scp.data.len, 5040);
-        CHECK_INT(scu.data.len, 5040);
+        CHECK_INT(scu.data.len, 5040 + 540 + 5040);
         CHECK_INT(scp.pdvs, 1 + 2 + 3); /* 40 | 2000 = 1018+982 | 3000 = 1018+1018+964 */
-        CHECK_INT(scu.pdvs, 1 + 5);     /* 5000 = 4 x 1018 + 928 */
+        /* 5000 = 4 x 1018 + 928; then 40 + 500 in one PDU; then 40 | 5000 cut */
+        CHECK_INT(scu.pdvs, 1 + 5 + 2 + 1 + 5);
         CHECK(scp.command_last && scp.data_last);
         CHECK(scu.command_last && scu.data_last);
         CHECK_INT(scp.data.data[40 + 4999], (uint8_t)(4999 * 7));
