@@ -105,6 +105,23 @@ static void client_opts(const struct client *c, scu_opts *o)
                     .max_pdu_length = MAX_PDU_LENGTH};
 }
 
+/* Opens an association proposing n contexts; NULL after printing why. */
+static scu *open_client(const char *cmd, const struct client *c, const scu_context *ctx, size_t n)
+{
+    scu_opts o;
+    client_opts(c, &o);
+    o.contexts = ctx;
+    o.context_count = n;
+    vp_error err;
+    vp_error_clear(&err);
+    scu *s;
+    if (scu_open(c->host, c->port, &o, &s, &err) != VP_OK) {
+        fprintf(stderr, "vetpacs %s: %s\n", cmd, err.msg);
+        return NULL;
+    }
+    return s;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* echo                                                                                       */
 
@@ -124,17 +141,11 @@ int app_cmd_echo(int argc, char **argv)
      * transfer syntax every SCP supports (PS3.5 10.1). */
     static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
     const scu_context ctx = {SCU_VERIFICATION_SOP_CLASS, 2, ts, false};
-    scu_opts o;
-    client_opts(&c, &o);
-    o.contexts = &ctx;
-    o.context_count = 1;
+    scu *s = open_client("echo", &c, &ctx, 1);
+    if (!s)
+        return 1;
     vp_error err;
     vp_error_clear(&err);
-    scu *s;
-    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs echo: %s\n", err.msg);
-        return 1;
-    }
     scu_response rsp;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -557,17 +568,11 @@ int app_cmd_find(int argc, char **argv)
     const char *sop_class = patient_root ? PATIENT_ROOT_FIND : STUDY_ROOT_FIND;
     static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
     const scu_context ctx = {sop_class, 2, ts, false};
-    scu_opts o;
-    client_opts(&c, &o);
-    o.contexts = &ctx;
-    o.context_count = 1;
     vp_error err = {0};
-    scu *s;
     rc = 1;
-    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs find: %s\n", err.msg);
+    scu *s = open_client("find", &c, &ctx, 1);
+    if (!s)
         goto done;
-    }
     struct find_out f = {.keys = id};
     scu_response rsp;
     vp_status st = scu_find(s, sop_class, id, print_match, &f, &rsp, &err);
@@ -734,15 +739,10 @@ int app_cmd_move(int argc, char **argv)
     const char *sop_class = patient_root ? PATIENT_ROOT_MOVE : STUDY_ROOT_MOVE;
     static const char *const ts[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
     const scu_context ctx = {sop_class, 2, ts, false};
-    scu_opts o;
-    client_opts(&c, &o);
-    o.contexts = &ctx;
-    o.context_count = 1;
     vp_error err = {0};
-    scu *s;
     int rc = 1;
-    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs move: %s\n", err.msg);
+    scu *s = open_client("move", &c, &ctx, 1);
+    if (!s) {
         dcm_dataset_free(id);
         return 1;
     }
@@ -866,15 +866,10 @@ int app_cmd_get(int argc, char **argv)
         for (size_t t = 0; t < nsyn && n < SCU_MAX_CONTEXTS; t++)
             ctx[n++] =
                 (scu_context){get_compressed_classes[k], 1, &get_compressed_syntaxes[t], true};
-    scu_opts o;
-    client_opts(&c, &o);
-    o.contexts = ctx;
-    o.context_count = n;
     vp_error err = {0};
-    scu *s;
     int rc = 1;
-    if (scu_open(c.host, c.port, &o, &s, &err) != VP_OK) {
-        fprintf(stderr, "vetpacs get: %s\n", err.msg);
+    scu *s = open_client("get", &c, ctx, n);
+    if (!s) {
         dcm_dataset_free(id);
         return 1;
     }

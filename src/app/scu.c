@@ -900,17 +900,33 @@ vp_status scu_echo(scu *s, scu_response *rsp, vp_error *err)
     return st;
 }
 
+/* The accepted context for sop_class: VP_EUNSUPPORTED when the peer took none. */
+static vp_status context_for(const scu *s, const char *sop_class, size_t *idx, vp_error *err)
+{
+    for (*idx = 0; *idx < s->pc_count; (*idx)++)
+        if (s->pcs[*idx].accepted && strcmp(s->pcs[*idx].abstract_syntax, sop_class) == 0)
+            return VP_OK;
+    return vp_error_set(err, VP_EUNSUPPORTED, "%s did not accept %s", s->peer, uid_name(sop_class));
+}
+
+/* Sends request m with its identifier (already encoded) on context idx. */
+static vp_status send_request(scu *s, size_t idx, dimse_msg *m, const vp_buf *id, vp_error *err)
+{
+    vp_status st = send_command(s, idx, m, err);
+    if (st == VP_OK)
+        st = ul_assoc_send_pdata(s->a, (uint8_t)(2 * idx + 1), false, id->data, id->len, true, err);
+    return st == VP_OK ? flush(s, err) : st;
+}
+
 vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
                    scu_match_fn on_match, void *ctx, scu_response *rsp, vp_error *err)
 {
     if (!scu_usable(s))
         return ended(s, err);
-    size_t idx = 0;
-    while (idx < s->pc_count &&
-           !(s->pcs[idx].accepted && strcmp(s->pcs[idx].abstract_syntax, sop_class) == 0))
-        idx++;
-    if (idx == s->pc_count)
-        return vp_error_set(err, VP_EUNSUPPORTED, "%s did not accept %s", s->peer, sop_class);
+    size_t idx;
+    vp_status cst = context_for(s, sop_class, &idx, err);
+    if (cst != VP_OK)
+        return cst;
     vp_buf id;
     vp_buf_init(&id, 0);
     dcm_sink sink = dcm_sink_buf(&id);
@@ -923,10 +939,7 @@ vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
     s->match_ctx = ctx;
     s->match_ts = s->pcs[idx].ts;
     s->match_status = VP_OK;
-    if (st == VP_OK && (st = send_command(s, idx, &m, err)) == VP_OK &&
-        (st = ul_assoc_send_pdata(s->a, (uint8_t)(2 * idx + 1), false, id.data, id.len, true,
-                                  err)) == VP_OK &&
-        (st = flush(s, err)) == VP_OK)
+    if (st == VP_OK && (st = send_request(s, idx, &m, &id, err)) == VP_OK)
         st = await_response(s, rsp, err);
     vp_buf_fini(&id);
     s->on_match = NULL;
@@ -943,13 +956,10 @@ static vp_status retrieve(scu *s, uint16_t command, const char *sop_class, const
 {
     if (!scu_usable(s))
         return ended(s, err);
-    size_t idx = 0;
-    while (idx < s->pc_count &&
-           !(s->pcs[idx].accepted && strcmp(s->pcs[idx].abstract_syntax, sop_class) == 0))
-        idx++;
-    if (idx == s->pc_count)
-        return vp_error_set(err, VP_EUNSUPPORTED, "%s did not accept %s", s->peer,
-                            uid_name(sop_class));
+    size_t idx;
+    vp_status cst = context_for(s, sop_class, &idx, err);
+    if (cst != VP_OK)
+        return cst;
     vp_buf id;
     vp_buf_init(&id, 0);
     dcm_sink sink = dcm_sink_buf(&id);
@@ -969,10 +979,7 @@ static vp_status retrieve(scu *s, uint16_t command, const char *sop_class, const
     s->retrieve_ctx = o ? o->ctx : NULL;
     s->recv = command == DIMSE_C_GET_RQ && o ? o->receiver : NULL;
     s->match_status = VP_OK;
-    if (st == VP_OK && (st = send_command(s, idx, &m, err)) == VP_OK &&
-        (st = ul_assoc_send_pdata(s->a, (uint8_t)(2 * idx + 1), false, id.data, id.len, true,
-                                  err)) == VP_OK &&
-        (st = flush(s, err)) == VP_OK)
+    if (st == VP_OK && (st = send_request(s, idx, &m, &id, err)) == VP_OK)
         st = await_retrieve(s, rsp, err);
     vp_buf_fini(&id);
     s->on_progress = NULL;

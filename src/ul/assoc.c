@@ -588,8 +588,9 @@ vp_status ul_assoc_reject(ul_assoc *a, const ul_reject *rj, vp_error *err)
     return st != VP_OK ? st : fire(a, UL_EVT8, &in, err);
 }
 
-vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const uint8_t *data,
-                              size_t len, bool last, vp_error *err)
+/* Checks before Evt9: a call may be made, on an accepted context, to a peer that can take
+ * a PDV. */
+static vp_status pdata_allowed(ul_assoc *a, uint8_t pc_id, vp_error *err)
 {
     vp_status st = begin_call(a, err);
     if (st != VP_OK)
@@ -604,6 +605,15 @@ vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const ui
                             "the peer's maximum PDU length %u cannot carry a presentation data "
                             "value",
                             a->peer_max_pdu_length);
+    return VP_OK;
+}
+
+vp_status ul_assoc_send_pdata(ul_assoc *a, uint8_t pc_id, bool command, const uint8_t *data,
+                              size_t len, bool last, vp_error *err)
+{
+    vp_status st = pdata_allowed(a, pc_id, err);
+    if (st != VP_OK)
+        return st;
     input in = {.pc_id = pc_id, .command = command, .data = data, .len = len, .last = last};
     return fire(a, UL_EVT9, &in, err);
 }
@@ -613,17 +623,9 @@ vp_status ul_assoc_send_message(ul_assoc *a, uint8_t pc_id, const uint8_t *cmd, 
 {
     if (!data)
         return ul_assoc_send_pdata(a, pc_id, true, cmd, cmd_len, true, err);
-    vp_status st = begin_call(a, err);
+    vp_status st = pdata_allowed(a, pc_id, err);
     if (st != VP_OK)
         return st;
-    ul_transition t;
-    if (ul_fsm_next(a->state, UL_EVT9, &t) && !bit_get(a->accepted, pc_id))
-        return vp_error_set(err, VP_EINVAL, "presentation context %u was not accepted", pc_id);
-    if (a->peer_max_pdu_length && a->peer_max_pdu_length <= 6)
-        return vp_error_set(err, VP_EINVAL,
-                            "the peer's maximum PDU length %u cannot carry a presentation data "
-                            "value",
-                            a->peer_max_pdu_length);
     input in = {.pc_id = pc_id,
                 .command = true,
                 .data = cmd,
