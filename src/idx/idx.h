@@ -21,22 +21,30 @@
 typedef struct idx idx;
 
 /* Index attributes of one instance, as UTF-8 text (empty string = absent). Filled from a data
- * set by idx_record_from_dataset; the caller adds where the object is stored. */
+ * set by idx_record_from_dataset; the caller adds where the object is stored. A code is the
+ * first item of its sequence (Code Sequence Macro, PS3.3 Table 8.8-1); its scheme, version and
+ * meaning are empty when its Code Value is, and idx_instance_put keeps the four together. */
 typedef struct idx_record {
     /* patient: the animal, keyed on Patient ID + Issuer of Patient ID */
-    char patient_id[65];    /* (0010,0020) */
-    char issuer[65];        /* (0010,0021) */
-    char patient_name[325]; /* (0010,0010), all component groups */
-    char pet_name[65];      /* given-name component, or the whole name when it has none */
-    char owner_name[325];   /* Responsible Person (0010,2297); else family name of Owner^Pet */
-    char owner_role[17];    /* Responsible Person Role (0010,2298) */
-    char clinic[65];        /* Responsible Organization (0010,2299) */
-    char species[65];       /* Patient Species Description (0010,2201) */
-    char species_code[17];  /* Patient Species Code Sequence (0010,2202) Code Value */
-    char breed[65];         /* Patient Breed Description (0010,2292) */
-    char breed_code[17];    /* Patient Breed Code Sequence (0010,2293) Code Value */
-    char sex[17];           /* Patient's Sex (0010,0040) */
-    char birth_date[9];     /* Patient's Birth Date (0010,0030) */
+    char patient_id[65];       /* (0010,0020) */
+    char issuer[65];           /* (0010,0021) */
+    char patient_name[325];    /* (0010,0010), all component groups */
+    char pet_name[65];         /* given-name component, or the whole name when it has none */
+    char owner_name[325];      /* Responsible Person (0010,2297); else family name of Owner^Pet */
+    char owner_role[17];       /* Responsible Person Role (0010,2298) */
+    char clinic[65];           /* Responsible Organization (0010,2299) */
+    char species[65];          /* Patient Species Description (0010,2201) */
+    char species_code[17];     /* Patient Species Code Sequence (0010,2202): Code Value */
+    char species_scheme[65];   /*   Coding Scheme Designator (0008,0102) SH, in UTF-8 */
+    char species_version[65];  /*   Coding Scheme Version (0008,0103) SH */
+    char species_meaning[257]; /*   Code Meaning (0008,0104) LO */
+    char breed[65];            /* Patient Breed Description (0010,2292) */
+    char breed_code[17];       /* Patient Breed Code Sequence (0010,2293): Code Value */
+    char breed_scheme[65];     /*   Coding Scheme Designator */
+    char breed_version[65];    /*   Coding Scheme Version */
+    char breed_meaning[257];   /*   Code Meaning */
+    char sex[17];              /* Patient's Sex (0010,0040) */
+    char birth_date[9];        /* Patient's Birth Date (0010,0030) */
     /* study */
     char study_uid[65];         /* (0020,000D) */
     char study_date[9];         /* (0008,0020) */
@@ -88,7 +96,10 @@ int idx_schema_version(idx *x);
 vp_status idx_record_from_dataset(const dcm_dataset *ds, idx_record *rec, vp_error *err);
 
 /* Adds or replaces an instance and upserts its patient, study and series in one durable
- * transaction, updating the computed study and series attributes. */
+ * transaction, updating the computed study and series attributes. Stored values are kept where
+ * the record leaves an attribute empty; a species or breed code is kept whole: the same code
+ * (Code Value, and scheme when given) fills in what the record adds, another code replaces
+ * the stored one with its scheme, version and meaning, empty ones included. */
 vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
 /*
  * Group commit: puts n records in one transaction, so concurrent senders share one WAL sync.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Index attributes of an instance from its data set: the PS3.3 C.7.1.1 patient module with the
- * CP-643 veterinary attributes (C.7.1.1, C.7.2.2), study, series and SOP common keys.
+ * CP-643 veterinary attributes (C.7.1.1, C.7.2.2; species and breed codes read as the Code
+ * Sequence Macro, Table 8.8-1), study, series and SOP common keys.
  */
 #include <stdio.h>
 #include <string.h>
@@ -46,15 +47,35 @@ static void text(const dcm_dataset *ds, uint32_t tag, char *out, size_t size)
     vp_buf_fini(&b);
 }
 
-/* Code Value of the first item of a code sequence. */
-static void code(const dcm_dataset *ds, uint32_t seq_tag, char *out, size_t size)
+/* Where code() puts the attributes of a code. */
+typedef struct code_out {
+    char *value, *scheme, *version, *meaning;                   /* the fields of idx_record */
+    size_t value_size, scheme_size, version_size, meaning_size; /* and their sizes */
+} code_out;
+
+/* The first item of a code sequence (the Code Sequence Macro, PS3.3 Table 8.8-1): Code Value,
+ * Coding Scheme Designator, Coding Scheme Version and Code Meaning, converted to UTF-8 under
+ * the character set the item inherits. The index keeps a code by its value, so an item
+ * without one (a Long Code Value or URN Code Value only) gives four empty fields. */
+static void code(const dcm_dataset *ds, uint32_t seq_tag, const code_out *o)
 {
-    out[0] = 0;
+    o->value[0] = o->scheme[0] = o->version[0] = o->meaning[0] = 0;
     const dcm_element *el = dcm_dataset_find(ds, seq_tag);
     const dcm_dataset *item = el ? dcm_element_item(el, 0) : NULL;
-    if (item)
-        text(item, DCM_TAG(0x0008, 0x0100), out, size);
+    if (!item)
+        return;
+    text(item, DCM_TAG(0x0008, 0x0100), o->value, o->value_size);
+    if (!o->value[0])
+        return;
+    text(item, DCM_TAG(0x0008, 0x0102), o->scheme, o->scheme_size);
+    text(item, DCM_TAG(0x0008, 0x0103), o->version, o->version_size);
+    text(item, DCM_TAG(0x0008, 0x0104), o->meaning, o->meaning_size);
 }
+
+#define CODE_OUT(r, f)                                                                             \
+    (&(const code_out){r->f##_code, r->f##_scheme, r->f##_version, r->f##_meaning,                 \
+                       sizeof r->f##_code, sizeof r->f##_scheme, sizeof r->f##_version,            \
+                       sizeof r->f##_meaning})
 
 static void copy_component(const char *s, size_t n, char *out, size_t size)
 {
@@ -98,9 +119,9 @@ vp_status idx_record_from_dataset(const dcm_dataset *ds, idx_record *r, vp_error
     text(ds, DCM_TAG(0x0010, 0x2298), r->owner_role, sizeof r->owner_role);
     text(ds, DCM_TAG(0x0010, 0x2299), r->clinic, sizeof r->clinic);
     text(ds, DCM_TAG(0x0010, 0x2201), r->species, sizeof r->species);
-    code(ds, DCM_TAG(0x0010, 0x2202), r->species_code, sizeof r->species_code);
+    code(ds, DCM_TAG(0x0010, 0x2202), CODE_OUT(r, species));
     text(ds, DCM_TAG(0x0010, 0x2292), r->breed, sizeof r->breed);
-    code(ds, DCM_TAG(0x0010, 0x2293), r->breed_code, sizeof r->breed_code);
+    code(ds, DCM_TAG(0x0010, 0x2293), CODE_OUT(r, breed));
     text(ds, DCM_TAG(0x0010, 0x0040), r->sex, sizeof r->sex);
     text(ds, DCM_TAG(0x0010, 0x0030), r->birth_date, sizeof r->birth_date);
     split_name(r);

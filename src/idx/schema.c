@@ -137,6 +137,19 @@ static const char *const migrations[] = {
     "CREATE INDEX worklist_patient_i ON worklist (patient_id);"
     "CREATE INDEX worklist_name_i ON worklist (patient_name COLLATE NOCASE);"
     "CREATE INDEX worklist_species_i ON worklist (species COLLATE NOCASE);",
+    /* 4: the rest of the first item of Patient Species Code Sequence (0010,2202) and Patient
+     * Breed Code Sequence (0010,2293) next to its Code Value: Coding Scheme Designator
+     * (0008,0102), Coding Scheme Version (0008,0103) and Code Meaning (0008,0104) of the Code
+     * Sequence Macro (PS3.3 Table 8.8-1), which sequence matching returns when asked for (PS3.4
+     * C.2.2.2.6). A constant default makes ADD COLUMN rewrite no row: existing patients read
+     * '' (unknown) until a new object of theirs is indexed. Not indexed: a query names them
+     * next to the Code Value, on the smallest table. */
+    "ALTER TABLE patient ADD COLUMN species_scheme TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE patient ADD COLUMN species_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE patient ADD COLUMN species_meaning TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE patient ADD COLUMN breed_scheme TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE patient ADD COLUMN breed_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE patient ADD COLUMN breed_meaning TEXT NOT NULL DEFAULT '';",
 };
 
 int idx__migration_count(void)

@@ -38,40 +38,74 @@ enum stmt {
 };
 
 /* Upserts keep existing values when the new object leaves an attribute empty: a later
- * instance without Responsible Person must not erase the owner. */
+ * instance without Responsible Person must not erase the owner.
+ *
+ * A code (Patient Species / Breed Code Sequence, first item) is kept as one unit: Code Value,
+ * Coding Scheme Designator, Coding Scheme Version and Code Meaning (PS3.3 Table 8.8-1), in the
+ * columns <p>_code, _scheme, _version, _meaning. An object without a code keeps the stored one,
+ * as for other attributes. An object with the same code (same Code Value, and the same Coding
+ * Scheme Designator or none) fills in what it says and keeps the rest: a copy of the code that
+ * lost its meaning on the way does not erase it, and objects alternating between such copies
+ * do not rewrite the row. An object with another code (another value, or another non-empty
+ * scheme) replaces the whole item, empty attributes included: a stored meaning or scheme never
+ * goes with a code it does not describe. CODE_CHANGED is true exactly when CODE_SET changes
+ * the row, for the WHERE that keeps an upsert without changes write-free.
+ */
+/* clang-format off */
+#define CODE_OTHER(p)                                                                              \
+    "(excluded." p "_code IS NOT " p "_code"                                                       \
+    " OR (excluded." p "_scheme <> '' AND excluded." p "_scheme IS NOT " p "_scheme))"
+#define CODE_ATTR_SET(p, a)                                                                        \
+    " " p "_" a " = CASE WHEN excluded." p "_code = '' THEN " p "_" a                              \
+    " WHEN " CODE_OTHER(p) " THEN excluded." p "_" a                                               \
+    " ELSE coalesce(nullif(excluded." p "_" a ", ''), " p "_" a ") END,"
+#define CODE_SET(p)                                                                                \
+    " " p "_code = coalesce(nullif(excluded." p "_code, ''), " p "_code),"                         \
+    CODE_ATTR_SET(p, "scheme") CODE_ATTR_SET(p, "version") CODE_ATTR_SET(p, "meaning")
+#define CODE_CHANGED(p)                                                                            \
+    " (excluded." p "_code <> '' AND (" CODE_OTHER(p)                                             \
+    " OR (excluded." p "_version <> '' AND excluded." p "_version IS NOT " p "_version)"          \
+    " OR (excluded." p "_meaning <> '' AND excluded." p "_meaning IS NOT " p "_meaning))) OR "
+
+static const char patient_upsert[] =
+    "INSERT INTO patient (patient_id, issuer, patient_name, pet_name, owner_name,"
+    " owner_role, clinic, species, species_code, species_scheme, species_version,"
+    " species_meaning, breed, breed_code, breed_scheme, breed_version, breed_meaning,"
+    " sex, birth_date)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+    " ?17, ?18, ?19)"
+    " ON CONFLICT (patient_id, issuer) DO UPDATE SET"
+    " patient_name = coalesce(nullif(excluded.patient_name, ''), patient_name),"
+    " pet_name = coalesce(nullif(excluded.pet_name, ''), pet_name),"
+    " owner_name = coalesce(nullif(excluded.owner_name, ''), owner_name),"
+    " owner_role = coalesce(nullif(excluded.owner_role, ''), owner_role),"
+    " clinic = coalesce(nullif(excluded.clinic, ''), clinic),"
+    " species = coalesce(nullif(excluded.species, ''), species),"
+    CODE_SET("species")
+    " breed = coalesce(nullif(excluded.breed, ''), breed),"
+    CODE_SET("breed")
+    " sex = coalesce(nullif(excluded.sex, ''), sex),"
+    " birth_date = coalesce(nullif(excluded.birth_date, ''), birth_date)"
+    " WHERE "
+    " (excluded.patient_name <> '' AND excluded.patient_name IS NOT patient_name) OR "
+    " (excluded.pet_name <> '' AND excluded.pet_name IS NOT pet_name) OR "
+    " (excluded.owner_name <> '' AND excluded.owner_name IS NOT owner_name) OR "
+    " (excluded.owner_role <> '' AND excluded.owner_role IS NOT owner_role) OR "
+    " (excluded.clinic <> '' AND excluded.clinic IS NOT clinic) OR "
+    " (excluded.species <> '' AND excluded.species IS NOT species) OR "
+    CODE_CHANGED("species")
+    " (excluded.breed <> '' AND excluded.breed IS NOT breed) OR "
+    CODE_CHANGED("breed")
+    " (excluded.sex <> '' AND excluded.sex IS NOT sex) OR "
+    " (excluded.birth_date <> '' AND excluded.birth_date IS NOT birth_date)"
+    " RETURNING id";
+/* clang-format on */
+
 static const char *const sql[S_N] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_PATIENT_UPSERT] =
-        "INSERT INTO patient (patient_id, issuer, patient_name, pet_name, owner_name,"
-        " owner_role, clinic, species, species_code, breed, breed_code, sex, birth_date)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-        " ON CONFLICT (patient_id, issuer) DO UPDATE SET"
-        " patient_name = coalesce(nullif(excluded.patient_name, ''), patient_name),"
-        " pet_name = coalesce(nullif(excluded.pet_name, ''), pet_name),"
-        " owner_name = coalesce(nullif(excluded.owner_name, ''), owner_name),"
-        " owner_role = coalesce(nullif(excluded.owner_role, ''), owner_role),"
-        " clinic = coalesce(nullif(excluded.clinic, ''), clinic),"
-        " species = coalesce(nullif(excluded.species, ''), species),"
-        " species_code = coalesce(nullif(excluded.species_code, ''), species_code),"
-        " breed = coalesce(nullif(excluded.breed, ''), breed),"
-        " breed_code = coalesce(nullif(excluded.breed_code, ''), breed_code),"
-        " sex = coalesce(nullif(excluded.sex, ''), sex),"
-        " birth_date = coalesce(nullif(excluded.birth_date, ''), birth_date)"
-        " WHERE "
-        " (excluded.patient_name <> '' AND excluded.patient_name IS NOT patient_name) OR "
-        " (excluded.pet_name <> '' AND excluded.pet_name IS NOT pet_name) OR "
-        " (excluded.owner_name <> '' AND excluded.owner_name IS NOT owner_name) OR "
-        " (excluded.owner_role <> '' AND excluded.owner_role IS NOT owner_role) OR "
-        " (excluded.clinic <> '' AND excluded.clinic IS NOT clinic) OR "
-        " (excluded.species <> '' AND excluded.species IS NOT species) OR "
-        " (excluded.species_code <> '' AND excluded.species_code IS NOT species_code) OR "
-        " (excluded.breed <> '' AND excluded.breed IS NOT breed) OR "
-        " (excluded.breed_code <> '' AND excluded.breed_code IS NOT breed_code) OR "
-        " (excluded.sex <> '' AND excluded.sex IS NOT sex) OR "
-        " (excluded.birth_date <> '' AND excluded.birth_date IS NOT birth_date)"
-        " RETURNING id",
+    [S_PATIENT_UPSERT] = patient_upsert,
     [S_STUDY_UPSERT] =
         "INSERT INTO study (patient, study_uid, study_date, study_time, accession, study_id,"
         " description, referring, sex_neutered, weight)"
@@ -344,10 +378,12 @@ static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
 {
     vp_status st;
     int64_t patient = 0, study = 0, series = 0, old_series = 0, old_study = 0;
-    const char *pv[] = {r->patient_id, r->issuer, r->patient_name, r->pet_name,     r->owner_name,
-                        r->owner_role, r->clinic, r->species,      r->species_code, r->breed,
-                        r->breed_code, r->sex,    r->birth_date};
-    bind_texts(x->st[S_PATIENT_UPSERT], 1, pv, 13);
+    const char *pv[] = {
+        r->patient_id,      r->issuer,          r->patient_name, r->pet_name,     r->owner_name,
+        r->owner_role,      r->clinic,          r->species,      r->species_code, r->species_scheme,
+        r->species_version, r->species_meaning, r->breed,        r->breed_code,   r->breed_scheme,
+        r->breed_version,   r->breed_meaning,   r->sex,          r->birth_date};
+    bind_texts(x->st[S_PATIENT_UPSERT], 1, pv, (int)(sizeof pv / sizeof pv[0]));
     if ((st = step_id(x, x->st[S_PATIENT_UPSERT], &patient, err, "patient")))
         goto fail;
     if (!patient) {

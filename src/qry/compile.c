@@ -4,6 +4,7 @@
  * level's table joined up to patient, one condition per matching key (match.c), the columns
  * of the return keys the index holds, a stable order and an optional limit.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ typedef struct build {
     size_t n_cols;                /* columns after the row id */
     qry_key *keys;                /* return keys */
     size_t n_keys;                /* used */
+    qry_code *codes;              /* how each code sequence key is answered */
+    size_t n_codes;               /* used */
     bool skip_date_time;          /* Study Date and Time matched together already */
 } build;
 
@@ -36,6 +39,7 @@ static void build_fini(build *b)
     vp_free(b->col_defs);
     vp_free(b->col_tags);
     vp_free(b->keys);
+    vp_free(b->codes);
 }
 
 const char *qry_level_name(qry_level level)
@@ -177,72 +181,86 @@ static bool value_sql(const build *b, const qry_key_def *def, char *out, size_t 
     return true;
 }
 
+/* The SELECT column holding the value of def (def must outlive the build) at the query level,
+ * added once for tag; -1 when the index has no value for it at this level. */
+static vp_status select_column(build *b, uint32_t tag, const qry_key_def *def, int *column)
+{
+    char sql[VALUE_SQL_MAX], other[VALUE_SQL_MAX];
+    *column = -1;
+    if (!def || !value_sql(b, def, sql, sizeof sql))
+        return VP_OK;
+    for (size_t i = 0; i < b->n_cols; i++)
+        if (value_sql(b, b->col_defs[i], other, sizeof other) && !strcmp(sql, other)) {
+            *column = (int)i + 1;
+            return VP_OK;
+        }
+    if (grow((void **)&b->col_defs, b->n_cols + 1, sizeof *b->col_defs) ||
+        grow((void **)&b->col_tags, b->n_cols + 1, sizeof *b->col_tags))
+        return VP_ENOMEM;
+    b->col_defs[b->n_cols] = def;
+    b->col_tags[b->n_cols] = tag;
+    b->n_cols++;
+    *column = (int)b->n_cols;
+    return vp_buf_printf(&b->cols, ", %s", sql) ? VP_ENOMEM : VP_OK;
+}
+
 /* Records a return key and, when the index has its value at this level, a SELECT column. */
 static vp_status add_return_key(build *b, uint32_t tag, const qry_key_def *def)
 {
-    int column = -1;
-    char sql[VALUE_SQL_MAX], other[VALUE_SQL_MAX];
-    if (def && value_sql(b, def, sql, sizeof sql)) {
-        for (size_t i = 0; i < b->n_cols && column < 0; i++)
-            if (value_sql(b, b->col_defs[i], other, sizeof other) && !strcmp(sql, other))
-                column = (int)i + 1;
-        if (column < 0) {
-            if (grow((void **)&b->col_defs, b->n_cols + 1, sizeof *b->col_defs) ||
-                grow((void **)&b->col_tags, b->n_cols + 1, sizeof *b->col_tags))
-                return VP_ENOMEM;
-            b->col_defs[b->n_cols] = def;
-            b->col_tags[b->n_cols] = tag;
-            b->n_cols++;
-            column = (int)b->n_cols;
-            if (vp_buf_printf(&b->cols, ", %s", sql))
-                return VP_ENOMEM;
-        }
-    }
+    int column;
+    vp_status st = select_column(b, tag, def, &column);
+    if (st)
+        return st;
     if (grow((void **)&b->keys, b->n_keys + 1, sizeof *b->keys))
         return VP_ENOMEM;
     b->keys[b->n_keys++] = (qry_key){tag, column};
     return VP_OK;
 }
 
-/* The element holding the matching value of a key: the Code Value of the single item of a
- * code sequence (C.2.2.2.6), else the element itself. NULL for universal matching. */
-static vp_status match_element(const qry_key_def *def, const dcm_element *el,
-                               const dcm_element **out, const dcm_dataset **ds, vp_error *err)
+/* Checks that key el has the VR of its definition (or UN, as from an implicit VR peer). */
+static vp_status check_vr(const qry_key_def *def, const dcm_element *el, vp_error *err)
 {
     uint32_t t = def->tag;
-    *out = NULL;
-    if (def->kind != QRY_KIND_CODE_SEQ) {
-        enum dcm_vr vr = dcm_element_vr(el);
-        if (dcm_element_is_sequence(el) || (vr != def->vr && vr != DCM_VR_UN))
-            return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) has VR %s, expected %s",
-                                DCM_GROUP(t), DCM_ELEMENT(t), dcm_vr_name(vr),
-                                dcm_vr_name((enum dcm_vr)def->vr));
-        *out = el;
-        return VP_OK;
-    }
+    enum dcm_vr vr = dcm_element_vr(el);
+    if (dcm_element_is_sequence(el) || (vr != def->vr && vr != DCM_VR_UN))
+        return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) has VR %s, expected %s", DCM_GROUP(t),
+                            DCM_ELEMENT(t), dcm_vr_name(vr), dcm_vr_name((enum dcm_vr)def->vr));
+    return VP_OK;
+}
+
+vp_status qry__code_request(uint32_t tag, const dcm_element *el, const dcm_dataset **item,
+                            qry_code *plan, vp_error *err)
+{
+    *item = NULL;
+    *plan = (qry_code){.tag = tag, .col = {-1, -1, -1, -1}};
     if (!dcm_element_is_sequence(el)) {
+        plan->all = true;
         if (dcm_element_length(el) == 0)
-            return VP_OK; /* a zero-length SQ read as such is universal too */
-        return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) is not a sequence", DCM_GROUP(t),
-                            DCM_ELEMENT(t));
+            return VP_OK; /* a zero-length SQ read as such: the whole sequence (K.2.2.1.2) */
+        return vp_error_set(err, VP_EINVAL, "key (%04X,%04X) is not a sequence", DCM_GROUP(tag),
+                            DCM_ELEMENT(tag));
     }
     size_t items = dcm_element_item_count(el);
-    if (items == 0)
-        return VP_OK; /* C.2.2.2.6: no item key attribute, universal */
     if (items > 1)
         return vp_error_set(err, VP_EINVAL,
                             "key (%04X,%04X) has %zu items, sequence matching takes one "
                             "(PS3.4 C.2.2.2.6)",
-                            DCM_GROUP(t), DCM_ELEMENT(t), items);
-    *ds = dcm_element_item(el, 0);
-    const dcm_element *cv = dcm_dataset_find(*ds, DCM_TAG(0x0008, 0x0100));
-    if (!cv)
-        return VP_OK; /* Coding Scheme Designator and Code Meaning are return keys only */
-    enum dcm_vr vr = dcm_element_vr(cv);
-    if (dcm_element_is_sequence(cv) || (vr != DCM_VR_SH && vr != DCM_VR_UN))
-        return vp_error_set(err, VP_EINVAL, "Code Value (0008,0100) in (%04X,%04X) has VR %s",
-                            DCM_GROUP(t), DCM_ELEMENT(t), dcm_vr_name(vr));
-    *out = cv;
+                            DCM_GROUP(tag), DCM_ELEMENT(tag), items);
+    if (items == 1)
+        *item = dcm_element_item(el, 0);
+    for (size_t i = 0; *item && i < dcm_dataset_count(*item); i++) {
+        uint32_t t = dcm_element_tag(dcm_dataset_at(*item, i));
+        /* as at the top level, the character set and group lengths are not keys */
+        if (t == DCM_TAG_SPECIFIC_CHARACTER_SET || DCM_ELEMENT(t) == 0)
+            continue;
+        int a = qry__code_attr(t);
+        if (a >= 0)
+            plan->asked |= (uint8_t)(1u << a);
+        else if (plan->n_other < QRY_CODE_OTHER_MAX)
+            plan->other[plan->n_other++] = t;
+    }
+    /* C.2.2.2.6: no Item Key Attribute asks for the entire Sequence of Items */
+    plan->all = !plan->asked && !plan->n_other;
     return VP_OK;
 }
 
@@ -294,6 +312,42 @@ static vp_status combined_datetime(build *b, const dcm_dataset *id, vp_error *er
     return st;
 }
 
+/*
+ * A code sequence key (C.2.2.2.6): the columns of the item keys its request item names (of all
+ * four when it names none) for the answer, and a condition for each item key with a value:
+ * "if all the Item Key Attributes match", the entity matches. Unknown (empty) values match as
+ * at the top level (C.2.2.1.1), so codes stored before the scheme and meaning were kept still
+ * match a key on them.
+ */
+static vp_status compile_code(build *b, const qry_key_def *def, const dcm_element *el, vp_buf *text,
+                              vp_error *err)
+{
+    const qry_key_def *items = qry__code_keys(def->tag);
+    const dcm_dataset *item;
+    qry_code plan;
+    vp_status st = qry__code_request(def->tag, el, &item, &plan, err);
+    for (int a = 0; !st && a < QRY_CODE_N; a++)
+        if (a == QRY_CODE_VALUE || plan.all || ((plan.asked >> a) & 1))
+            st = select_column(b, def->tag, &items[a], &plan.col[a]);
+    if (!st && grow((void **)&b->codes, b->n_codes + 1, sizeof *b->codes))
+        st = VP_ENOMEM;
+    if (st)
+        return st;
+    b->codes[b->n_codes++] = plan;
+    for (size_t i = 0; !st && item && i < dcm_dataset_count(item); i++) {
+        const dcm_element *e = dcm_dataset_at(item, i);
+        int a = qry__code_attr(dcm_element_tag(e));
+        if (a < 0)
+            continue; /* other item keys: returned, never matched */
+        qry_values vals;
+        st = qry__key_values(&items[a], item, e, b->opts->max_values, text, &vals, err);
+        if (!st && (vals.n || vals.empty_only))
+            st = add_condition(b, &items[a], &vals, err);
+        qry__values_fini(&vals);
+    }
+    return st;
+}
+
 static vp_status compile_key(build *b, const dcm_dataset *id, const dcm_element *el, vp_buf *text,
                              vp_error *err)
 {
@@ -310,26 +364,15 @@ static vp_status compile_key(build *b, const dcm_dataset *id, const dcm_element 
     vp_status st = add_return_key(b, tag, def);
     if (st || !def || def->kind == QRY_KIND_RETURN)
         return st;
+    if (def->kind == QRY_KIND_CODE_SEQ)
+        return compile_code(b, def, el, text, err);
     if (b->skip_date_time && (tag == DCM_TAG(0x0008, 0x0020) || tag == DCM_TAG(0x0008, 0x0030)))
         return VP_OK;
-    const dcm_element *mel;
-    const dcm_dataset *ds = id;
-    st = match_element(def, el, &mel, &ds, err);
-    if (st || !mel)
-        return st;
-    enum dcm_vr vr = def->kind == QRY_KIND_CODE_SEQ ? DCM_VR_SH : (enum dcm_vr)def->vr;
-    st = key_text(ds, mel, vr, text);
-    if (st == VP_ELIMIT)
-        return vp_error_set(err, st, "key (%04X,%04X) value too long", DCM_GROUP(tag),
-                            DCM_ELEMENT(tag));
-    if (st)
-        return st;
     qry_values vals;
-    st = split_values(text->data ? (const char *)text->data : "", text->len, b->opts->max_values,
-                      tag, &vals, err);
+    st = qry__key_values(def, id, el, b->opts->max_values, text, &vals, err);
     if (!st && (vals.n || vals.empty_only))
         st = add_condition(b, def, &vals, err);
-    values_fini(&vals);
+    qry__values_fini(&vals);
     return st;
 }
 
@@ -425,6 +468,8 @@ vp_status qry_compile(const dcm_dataset *identifier, const qry_opts *opts, qry *
         b.cond.params = NULL, b.cond.n_params = 0;
         q->keys = b.keys, q->n_keys = b.n_keys;
         b.keys = NULL;
+        q->codes = b.codes, q->n_codes = b.n_codes;
+        b.codes = NULL;
         q->n_cols = b.n_cols + 1;
         q->col_tags = vp_calloc(q->n_cols, sizeof *q->col_tags);
         if (!q->sql || !q->col_tags) {
@@ -455,6 +500,7 @@ void qry_free(qry *q)
     vp_free(q->params);
     vp_free(q->col_tags);
     vp_free(q->keys);
+    vp_free(q->codes);
     qry__worklist_free(q->wl);
     vp_free(q);
 }
@@ -503,12 +549,11 @@ vp_status qry__key_values(const qry_key_def *def, const dcm_dataset *ds, const d
                           uint32_t max_values, vp_buf *text, qry_values *vals, vp_error *err)
 {
     memset(vals, 0, sizeof *vals);
-    const dcm_element *mel;
-    vp_status st = match_element(def, el, &mel, &ds, err);
-    if (st || !mel)
+    assert(def->kind != QRY_KIND_CODE_SEQ); /* qry__code_request reads those */
+    vp_status st = check_vr(def, el, err);
+    if (st)
         return st;
-    enum dcm_vr vr = def->kind == QRY_KIND_CODE_SEQ ? DCM_VR_SH : (enum dcm_vr)def->vr;
-    st = key_text(ds, mel, vr, text);
+    st = key_text(ds, el, (enum dcm_vr)def->vr, text);
     if (st == VP_ELIMIT)
         return vp_error_set(err, st, "key (%04X,%04X) value too long", DCM_GROUP(def->tag),
                             DCM_ELEMENT(def->tag));

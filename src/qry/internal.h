@@ -16,7 +16,8 @@ enum qry_kind {
     QRY_KIND_IS,         /* IS: single value, compared as integers */
     QRY_KIND_DS,         /* DS: single value, compared as numbers */
     QRY_KIND_MODALITIES, /* Modalities in Study: matches when any series modality matches */
-    QRY_KIND_CODE_SEQ,   /* code sequence: sequence matching on the item's Code Value */
+    QRY_KIND_CODE_SEQ,   /* code sequence: sequence matching on the keys of its item, each
+                          * matched as TEXT on its own column (qry_code) */
     QRY_KIND_RETURN,     /* computed attribute: return key only, never matched */
     /* Patient's Name: as PN, and a key naming only the given-name component ("^Rex",
      * "*^Rex*") also matches the pet's name the index keeps apart (patient.pet_name), so a pet
@@ -46,6 +47,39 @@ typedef struct qry_key_def {
     const char *column; /* column name in table ("" for computed keys: qry__key_expr) */
 } qry_key_def;
 
+/* The attributes of the Code Sequence Macro (PS3.3 Table 8.8-1) the index keeps for a code
+ * (Patient Species / Breed Code Sequence, and the worklist's Breed Registry Code Sequence). */
+enum qry_code_attr {
+    QRY_CODE_VALUE,   /* Code Value (0008,0100) SH */
+    QRY_CODE_SCHEME,  /* Coding Scheme Designator (0008,0102) SH */
+    QRY_CODE_VERSION, /* Coding Scheme Version (0008,0103) SH */
+    QRY_CODE_MEANING, /* Code Meaning (0008,0104) LO */
+    QRY_CODE_N
+};
+
+/* Other keys a request's code item may name (Context Identifier, Long Code Value, ...) that are
+ * answered zero length; more than these are not answered. */
+#define QRY_CODE_OTHER_MAX 8
+
+/*
+ * How a code sequence key is answered (sequence matching, PS3.4 C.2.2.2.6: "a sequence of
+ * matching Items containing only the requested Attributes"): the answer's one item holds the
+ * item keys the request's item named, zero length when the index has no value for them. A
+ * request without item keys (no item, an empty item, or a zero-length sequence: the Universal
+ * Matching like request of C.2.2.2.6, the return key forms of K.2.2.1.2 note 4) gets the whole
+ * stored item: each of the four attributes that has a value. No Code Value stored: no item.
+ */
+typedef struct qry_code {
+    uint32_t tag;                       /* the code sequence */
+    bool all;                           /* no item key named: the whole stored item */
+    uint8_t asked;                      /* bit 1 << enum qry_code_attr per item key named */
+    int col[QRY_CODE_N];                /* SELECT column of each attribute answered, else -1;
+                                         * the Code Value's is always set (it says whether
+                                         * there is a code) unless the index has none */
+    uint32_t other[QRY_CODE_OTHER_MAX]; /* other item keys named, answered zero length */
+    uint8_t n_other;                    /* used */
+} qry_code;
+
 /* A compiled query (compile.c builds the Query/Retrieve ones, worklist.c the worklist's). */
 struct qry {
     qry_level level;    /* Query/Retrieve Level */
@@ -56,6 +90,8 @@ struct qry {
     size_t n_cols;      /* SELECT columns */
     qry_key *keys;      /* return keys in Identifier order */
     size_t n_keys;      /* their number */
+    qry_code *codes;    /* Query/Retrieve: how each code sequence key is answered */
+    size_t n_codes;     /* their number */
     struct qry_wl *wl;  /* worklist answer plan (worklist.c); NULL for Query/Retrieve */
 };
 
@@ -66,6 +102,14 @@ const qry_key_def *qry__key_find(uint32_t tag);
 const char *qry__key_expr(uint32_t tag);
 /* "patient", "study", "series", "instance". */
 const char *qry__table_name(unsigned table);
+/* The item keys of code sequence key tag of the Query/Retrieve models: QRY_CODE_N definitions
+ * in enum qry_code_attr order, each a TEXT key on its own patient column; NULL when tag is no
+ * code sequence key. */
+const qry_key_def *qry__code_keys(uint32_t tag);
+/* The attribute of the Code Sequence Macro that tag is, or -1. */
+int qry__code_attr(uint32_t tag);
+/* The tag of a Code Sequence Macro attribute. */
+uint32_t qry__code_tag(enum qry_code_attr attr);
 
 /* A condition under construction: SQL text and its parameters (owned). */
 typedef struct qry_cond {
@@ -100,19 +144,31 @@ vp_status qry__match_datetime(qry_cond *c, const char *date, size_t dlen, const 
                               size_t tlen, const qry_opts *opts, vp_error *err);
 
 /*
- * The values of key el (defined by def) in data set ds, for matching: trimmed UTF-8 split at
- * backslashes into vals (arrays allocated, values borrowed from text; release with
- * qry__values_fini, also after a failure). For a code sequence, the values of the Code Value of
- * its single item (C.2.2.2.6). vals->n == 0 without empty_only is universal matching. Errors
- * VP_EINVAL (wrong VR, not a sequence, several items), VP_ELIMIT, VP_ENOMEM, with err set.
+ * The values of key el (defined by def, not a code sequence: see qry__code_request) in data
+ * set ds, for matching: trimmed UTF-8 split at backslashes into vals (arrays allocated, values
+ * borrowed from text; release with qry__values_fini, also after a failure). vals->n == 0
+ * without empty_only is universal matching. Errors VP_EINVAL (wrong VR, a sequence),
+ * VP_ELIMIT, VP_ENOMEM, with err set.
  */
 vp_status qry__key_values(const qry_key_def *def, const dcm_dataset *ds, const dcm_element *el,
                           uint32_t max_values, vp_buf *text, qry_values *vals, vp_error *err);
 void qry__values_fini(qry_values *vals);
 
+/*
+ * Reads code sequence key el of a request (C.2.2.2.6): *item is its single item, NULL when it
+ * has none or is a zero-length value; plan gets tag, which item keys the item names (all when
+ * none) and col[] all -1, for the caller to give the columns it selects. VP_EINVAL when el is
+ * neither a sequence nor zero length, or has more than one item.
+ */
+vp_status qry__code_request(uint32_t tag, const dcm_element *el, const dcm_dataset **item,
+                            qry_code *plan, vp_error *err);
+
 /* Sets return key tag of an answer from its column text (NULL or "" = zero length; the VR
- * from the dictionary; a code sequence gets one item with the Code Value). */
+ * from the dictionary; a sequence is answered empty). */
 vp_status qry__answer_value(dcm_dataset *ds, uint32_t tag, const char *text);
+/* Sets code sequence key plan->tag of an answer from a row (see qry_code). VP_ENOMEM. */
+vp_status qry__answer_code(dcm_dataset *ds, const qry_code *plan, const char *const *cols,
+                           size_t ncols);
 
 /* The worklist model (worklist.c): qry_compile for QRY_MODEL_WORKLIST (opts resolved), the
  * answer of one row, and the release of the answer plan (accepts NULL). */

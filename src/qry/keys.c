@@ -5,7 +5,8 @@
  * C.3.4: counts, Modalities and SOP Classes in Study), with the veterinary attributes of CP-643
  * (PS3.3 C.7.1.1). Keys not listed here are return keys only. The level is the attribute's level in
  * the model; the table is where idx stores it (Patient's Sex Neutered and Patient's Weight
- * are kept per study since they change over the animal's life).
+ * are kept per study since they change over the animal's life). The species and breed code
+ * sequences have their item keys in tables of their own (C.2.2.2.6 sequence matching).
  */
 #include "qry/internal.h"
 
@@ -70,6 +71,42 @@ const qry_key_def *qry__key_find(uint32_t tag)
             hi = mid;
     }
     return NULL;
+}
+
+/* The item keys of the code sequences (Code Sequence Macro, PS3.3 Table 8.8-1), in enum
+ * qry_code_attr order: the first item of each is kept in the patient table (idx migration 4). */
+#define C(e, vr, col) K(0x0008, e, PATIENT, PATIENT, TEXT, vr, col)
+static const qry_key_def species_code[QRY_CODE_N] = {
+    C(0x0100, SH, "species_code"),
+    C(0x0102, SH, "species_scheme"),
+    C(0x0103, SH, "species_version"),
+    C(0x0104, LO, "species_meaning"),
+};
+static const qry_key_def breed_code[QRY_CODE_N] = {
+    C(0x0100, SH, "breed_code"),
+    C(0x0102, SH, "breed_scheme"),
+    C(0x0103, SH, "breed_version"),
+    C(0x0104, LO, "breed_meaning"),
+};
+
+const qry_key_def *qry__code_keys(uint32_t tag)
+{
+    return tag == DCM_TAG(0x0010, 0x2202)   ? species_code
+           : tag == DCM_TAG(0x0010, 0x2293) ? breed_code
+                                            : NULL;
+}
+
+int qry__code_attr(uint32_t tag)
+{
+    for (int a = 0; a < QRY_CODE_N; a++)
+        if (species_code[a].tag == tag)
+            return a;
+    return -1;
+}
+
+uint32_t qry__code_tag(enum qry_code_attr attr)
+{
+    return species_code[attr].tag;
 }
 
 /* The computed keys (PS3.4 C.3.4), from the index rows of the entity's children; the aliases

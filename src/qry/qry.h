@@ -71,7 +71,8 @@ typedef struct qry qry;
 /* A key of the Identifier returned to the requester (every key is a return key, PS3.4
  * C.2.2.1). column is the index of the SELECT column holding its value, -1 when the index
  * has no column for it (the SCP fills those from elsewhere). For code sequences (species,
- * breed) the column holds the Code Value of the first item. */
+ * breed) the column holds the Code Value of the first item; qry_answer reads the columns of
+ * the other item keys itself. */
 typedef struct qry_key {
     uint32_t tag; /* top-level tag of the Identifier */
     int column;   /* SELECT column, or -1 */
@@ -110,7 +111,8 @@ const char *qry_sql(const qry *q);
 /* Text parameters, to bind in order to placeholders 1..n. Borrowed from q. */
 size_t qry_param_count(const qry *q);
 const char *qry_param(const qry *q, size_t i);
-/* Number of SELECT columns and the tag whose value column i holds (0 for column 0). */
+/* Number of SELECT columns and the tag whose value column i holds (0 for column 0; a code
+ * sequence's tag for the columns of its item keys). */
 size_t qry_column_count(const qry *q);
 uint32_t qry_column_tag(const qry *q, size_t i);
 /* Keys of the Identifier in tag order, without (0008,0005) and (0008,0052). For the worklist
@@ -125,11 +127,11 @@ const qry_key *qry_return_key(const qry *q, size_t i);
  * as a return key (PS3.4 C.4.1.1.3.2, K.4.1.1.3.2), with its value from the row or zero length
  * when the index has none; Specific Character Set (0008,0005) "ISO_IR 192" (the index holds
  * UTF-8); Query/Retrieve Level (0008,0052) for the Query/Retrieve models. Code sequences
- * (species, breed) get one item with the Code Value (and, for the worklist, Coding Scheme
- * Designator and Code Meaning) when the row has a code, none otherwise. For the worklist the
- * Scheduled Procedure Step Sequence gets one item holding the keys its request item named,
- * or all the step's attributes when the request item was empty or absent. Retrieve AE Title
- * (0008,0054) is left to the caller (it names the SCP's own AE).
+ * (species, breed) get one item when the row has a code, none otherwise, holding the item keys
+ * the request's item named, or the whole stored code when it named none (PS3.4 C.2.2.2.6).
+ * For the worklist the Scheduled Procedure Step Sequence gets one item holding the keys its
+ * request item named, or all the step's attributes when the request item was empty or absent.
+ * Retrieve AE Title (0008,0054) is left to the caller (it names the SCP's own AE).
  * Errors: VP_ENOMEM (err says so); out then holds a partial answer, to be freed.
  */
 vp_status qry_answer(const qry *q, const char *const *cols, size_t ncols, dcm_dataset *out,

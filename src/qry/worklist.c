@@ -27,31 +27,39 @@
 #define TAG_BREED_REGISTRATION DCM_TAG(0x0010, 0x2294)
 #define TAG_BREED_REGISTRATION_NUMBER DCM_TAG(0x0010, 0x2295)
 #define TAG_BREED_REGISTRY_CODE DCM_TAG(0x0010, 0x2296)
-#define TAG_CODE_VALUE DCM_TAG(0x0008, 0x0100)
-#define TAG_CODING_SCHEME DCM_TAG(0x0008, 0x0102)
-#define TAG_CODE_MEANING DCM_TAG(0x0008, 0x0104)
-
 #define VALUE_BYTES_MAX (8u << 20) /* one key value after conversion to UTF-8 */
-#define EXTRA_MAX 3
+
+/* The item keys of the worklist's codes (Code Sequence Macro, PS3.3 Table 8.8-1) in enum
+ * qry_code_attr order. The table keeps no Coding Scheme Version: asked for, it is answered
+ * zero length and not matched. */
+#define C(e, vr_, col)                                                                             \
+    {                                                                                              \
+        .tag = DCM_TAG(0x0008, e), .kind = QRY_KIND_TEXT, .vr = DCM_VR_##vr_, .column = col        \
+    }
+#define CODE_KEYS(p)                                                                               \
+    {                                                                                              \
+        C(0x0100, SH, p "_code"), C(0x0102, SH, p "_scheme"), C(0x0103, SH, NULL),                 \
+            C(0x0104, LO, p "_meaning")                                                            \
+    }
+static const qry_key_def species_code[QRY_CODE_N] = CODE_KEYS("species");
+static const qry_key_def breed_code[QRY_CODE_N] = CODE_KEYS("breed");
+static const qry_key_def registry_code[QRY_CODE_N] = CODE_KEYS("registry");
 
 /* A key of Table K.6-1 that the worklist table holds. */
 typedef struct wl_key {
-    qry_key_def def;              /* tag, kind, VR and column (level and table unused) */
-    bool in_sps;                  /* in the Scheduled Procedure Step Sequence item */
-    const char *extra[EXTRA_MAX]; /* more columns of a sequence: Coding Scheme Designator and
-                                     Code Meaning of a code; for the Breed Registration
-                                     Sequence its registry's code, scheme and meaning */
+    qry_key_def def;         /* tag, kind, VR and column (level and table unused) */
+    bool in_sps;             /* in the Scheduled Procedure Step Sequence item */
+    const qry_key_def *code; /* the item keys of a code sequence; for the Breed Registration
+                                Sequence, those of its Breed Registry Code Sequence */
 } wl_key;
 
-#define W(g, e, kind_, vr_, col, sps, ...)                                                         \
+#define W(g, e, kind_, vr_, col, sps, code_)                                                       \
     {                                                                                              \
         .def = {.tag = DCM_TAG(g, e),                                                              \
                 .kind = QRY_KIND_##kind_,                                                          \
                 .vr = DCM_VR_##vr_,                                                                \
                 .column = col},                                                                    \
-        .in_sps = sps, .extra = {                                                                  \
-            __VA_ARGS__                                                                            \
-        }                                                                                          \
+        .in_sps = sps, .code = code_                                                               \
     }
 
 static const wl_key keys[] = {
@@ -65,12 +73,11 @@ static const wl_key keys[] = {
     W(0x0010, 0x0040, TEXT, CS, "sex", false, NULL),
     W(0x0010, 0x1030, DS, DS, "weight", false, NULL),
     W(0x0010, 0x2201, TEXT, LO, "species", false, NULL),
-    W(0x0010, 0x2202, CODE_SEQ, SQ, "species_code", false, "species_scheme", "species_meaning"),
+    W(0x0010, 0x2202, CODE_SEQ, SQ, "species_code", false, species_code),
     W(0x0010, 0x2203, TEXT, CS, "sex_neutered", false, NULL),
     W(0x0010, 0x2292, TEXT, LO, "breed", false, NULL),
-    W(0x0010, 0x2293, CODE_SEQ, SQ, "breed_code", false, "breed_scheme", "breed_meaning"),
-    W(0x0010, 0x2294, RETURN, SQ, "breed_registration", false, "registry_code", "registry_scheme",
-      "registry_meaning"),
+    W(0x0010, 0x2293, CODE_SEQ, SQ, "breed_code", false, breed_code),
+    W(0x0010, 0x2294, RETURN, SQ, "breed_registration", false, registry_code),
     W(0x0010, 0x2297, PN, PN, "owner_name", false, NULL),
     W(0x0010, 0x2298, TEXT, CS, "owner_role", false, NULL),
     W(0x0010, 0x2299, TEXT, LO, "clinic", false, NULL),
@@ -102,11 +109,11 @@ static const wl_key *key_find(uint32_t tag, bool in_sps)
 
 /* One return key of the answer. */
 typedef struct slot {
-    uint32_t tag;         /* attribute */
-    bool in_sps;          /* in the Scheduled Procedure Step Sequence item */
-    const wl_key *key;    /* NULL when the table has no column: answered zero length */
-    int col;              /* SELECT column of key->def.column, -1 */
-    int extra[EXTRA_MAX]; /* SELECT columns of key->extra, -1 */
+    uint32_t tag;      /* attribute */
+    bool in_sps;       /* in the Scheduled Procedure Step Sequence item */
+    const wl_key *key; /* NULL when the table has no column: answered zero length */
+    int col;           /* SELECT column of key->def.column, -1 */
+    qry_code code;     /* how the code of key->code is answered, with its columns */
 } slot;
 
 /* How qry_answer fills an answer: the return keys in request order. */
@@ -182,17 +189,28 @@ static vp_status column(build *b, const char *name, uint32_t tag, int *out)
     return VP_OK;
 }
 
-/* Records a return key of the answer (and its columns); *col is the main one or -1. */
-static vp_status add_slot(build *b, uint32_t tag, bool in_sps, const wl_key *k, int *col)
+/*
+ * Records a return key of the answer (and its columns); *col is the main one or -1. plan says
+ * which item keys of a code sequence are answered (from qry__code_request); the Breed
+ * Registration Sequence, a return key only, gets its whole registry code (plan NULL).
+ */
+static vp_status add_slot(build *b, uint32_t tag, bool in_sps, const wl_key *k,
+                          const qry_code *plan, int *col)
 {
     struct qry_wl *wl = b->wl;
     if (grow((void **)&wl->slots, wl->n + 1, sizeof *wl->slots))
         return VP_ENOMEM;
     slot *s = &wl->slots[wl->n];
-    *s = (slot){.tag = tag, .in_sps = in_sps, .key = k, .col = -1, .extra = {-1, -1, -1}};
+    *s = (slot){.tag = tag, .in_sps = in_sps, .key = k, .col = -1};
+    s->code =
+        plan ? *plan
+             : (qry_code){.tag = TAG_BREED_REGISTRY_CODE, .all = true, .col = {-1, -1, -1, -1}};
     vp_status st = k ? column(b, k->def.column, tag, &s->col) : VP_OK;
-    for (int i = 0; !st && k && i < EXTRA_MAX && k->extra[i]; i++)
-        st = column(b, k->extra[i], tag, &s->extra[i]);
+    for (int a = 0; !st && k && k->code && a < QRY_CODE_N; a++) {
+        const qry_code *c = &s->code;
+        if (k->code[a].column && (a == QRY_CODE_VALUE || c->all || ((c->asked >> a) & 1)))
+            st = column(b, k->code[a].column, tag, &s->code.col[a]);
+    }
     if (st)
         return st;
     wl->n++;
@@ -209,27 +227,55 @@ static vp_status add_key(build *b, uint32_t tag, int col)
     return VP_OK;
 }
 
-/* Appends " AND <condition>" for one key. */
-static vp_status add_condition(build *b, const wl_key *k, const qry_values *vals, vp_error *err)
+/* Appends " AND <condition>" for one key (def: of keys[] or of a code's item keys). */
+static vp_status add_condition(build *b, const qry_key_def *def, const qry_values *vals,
+                               vp_error *err)
 {
     char col[64];
-    snprintf(col, sizeof col, "worklist.%s", k->def.column);
+    snprintf(col, sizeof col, "worklist.%s", def->column);
     qry_opts o = *b->opts;
     /* A step for any station (no AE title) matches every AE title asked for: match.c's
      * "(col = '' OR ...)" of the Query/Retrieve rule gives exactly that. */
-    if (k->def.tag == TAG_STATION_AE)
+    if (def->tag == TAG_STATION_AE)
         o.unknown_fails = false;
     /* An unknown weight must not match "0": CAST('' AS REAL) is 0. */
-    bool numeric = (k->def.kind == QRY_KIND_DS || k->def.kind == QRY_KIND_IS) && !vals->empty_only;
+    bool numeric = (def->kind == QRY_KIND_DS || def->kind == QRY_KIND_IS) && !vals->empty_only;
     vp_status st = vp_buf_puts(&b->where, b->where.len ? " AND " : "");
     if (!st && numeric)
         st = vp_buf_printf(&b->where, "(%s <> '' AND ", col);
     if (!st)
-        st = qry__match(&b->cond, &k->def, col, vals, &o, err);
+        st = qry__match(&b->cond, def, col, vals, &o, err);
     if (!st && numeric)
         st = vp_buf_puts(&b->where, ")");
-    if (!st && k->def.tag == TAG_SPS_STATUS)
+    if (!st && def->tag == TAG_SPS_STATUS)
         b->status_matched = true;
+    return st;
+}
+
+/* A code sequence key (C.2.2.2.6): answered with the item keys its request item names, and
+ * matched on each of them that has a value and a column (all must match). */
+static vp_status compile_code(build *b, const wl_key *k, const dcm_element *el, vp_buf *text,
+                              vp_error *err)
+{
+    const dcm_dataset *item;
+    qry_code plan;
+    int col;
+    vp_status st = qry__code_request(k->def.tag, el, &item, &plan, err);
+    if (!st)
+        st = add_slot(b, k->def.tag, false, k, &plan, &col);
+    if (!st)
+        st = add_key(b, k->def.tag, col);
+    for (size_t i = 0; !st && item && i < dcm_dataset_count(item); i++) {
+        const dcm_element *e = dcm_dataset_at(item, i);
+        int a = qry__code_attr(dcm_element_tag(e));
+        if (a < 0 || !k->code[a].column)
+            continue; /* returned, never matched */
+        qry_values vals;
+        st = qry__key_values(&k->code[a], item, e, b->opts->max_values, text, &vals, err);
+        if (!st && (vals.n || vals.empty_only))
+            st = add_condition(b, &k->code[a], &vals, err);
+        qry__values_fini(&vals);
+    }
     return st;
 }
 
@@ -239,8 +285,10 @@ static vp_status compile_key(build *b, const dcm_dataset *ds, const dcm_element 
 {
     uint32_t tag = dcm_element_tag(el);
     const wl_key *k = key_find(tag, in_sps);
+    if (k && k->def.kind == QRY_KIND_CODE_SEQ)
+        return compile_code(b, k, el, text, err);
     int col;
-    vp_status st = add_slot(b, tag, in_sps, k, &col);
+    vp_status st = add_slot(b, tag, in_sps, k, NULL, &col);
     if (!st && !in_sps)
         st = add_key(b, tag, col);
     if (st || !k || k->def.kind == QRY_KIND_RETURN)
@@ -248,7 +296,7 @@ static vp_status compile_key(build *b, const dcm_dataset *ds, const dcm_element 
     qry_values vals;
     st = qry__key_values(&k->def, ds, el, b->opts->max_values, text, &vals, err);
     if (!st && (vals.n || vals.empty_only))
-        st = add_condition(b, k, &vals, err);
+        st = add_condition(b, &k->def, &vals, err);
     qry__values_fini(&vals);
     return st;
 }
@@ -296,7 +344,7 @@ static vp_status compile_sps(build *b, const dcm_element *el, vp_buf *text, vp_e
     for (size_t i = 0; !st && !named && i < N_KEYS; i++) {
         int col;
         if (keys[i].in_sps)
-            st = add_slot(b, keys[i].def.tag, true, &keys[i], &col);
+            st = add_slot(b, keys[i].def.tag, true, &keys[i], NULL, &col);
     }
     return st;
 }
@@ -369,34 +417,13 @@ static const char *col_text(const char *const *cols, size_t ncols, int col)
     return col >= 0 && (size_t)col < ncols && cols[col] ? cols[col] : "";
 }
 
-/* A code sequence (PS3.3 8.8 Code Sequence Macro): one item when there is a code. */
-static vp_status code_item(dcm_dataset *ds, uint32_t tag, const char *value, const char *scheme,
-                           const char *meaning)
-{
-    dcm_element *seq;
-    dcm_dataset *item;
-    vp_status st = dcm_dataset_set_sequence(ds, tag, &seq);
-    if (st || !*value)
-        return st;
-    if ((st = dcm_element_add_item(seq, &item)) ||
-        (st = dcm_dataset_set_str(item, TAG_CODE_VALUE, DCM_VR_SH, value)))
-        return st;
-    if (*scheme && (st = dcm_dataset_set_str(item, TAG_CODING_SCHEME, DCM_VR_SH, scheme)))
-        return st;
-    if (*meaning && (st = dcm_dataset_set_str(item, TAG_CODE_MEANING, DCM_VR_LO, meaning)))
-        return st;
-    return VP_OK;
-}
-
 static vp_status answer_slot(dcm_dataset *ds, const slot *s, const char *const *cols, size_t ncols)
 {
     if (!s->key)
         return qry__answer_value(ds, s->tag, NULL);
     const char *v = col_text(cols, ncols, s->col);
-    const char *x0 = col_text(cols, ncols, s->extra[0]);
-    const char *x1 = col_text(cols, ncols, s->extra[1]);
     if (s->key->def.kind == QRY_KIND_CODE_SEQ)
-        return code_item(ds, s->tag, v, x0, x1);
+        return qry__answer_code(ds, &s->code, cols, ncols);
     if (s->tag == TAG_BREED_REGISTRATION) {
         /* Breed Registration Sequence (PS3.3 C.7.1.1): the number and its registry. */
         dcm_element *seq;
@@ -407,7 +434,7 @@ static vp_status answer_slot(dcm_dataset *ds, const slot *s, const char *const *
         if ((st = dcm_element_add_item(seq, &item)) ||
             (st = dcm_dataset_set_str(item, TAG_BREED_REGISTRATION_NUMBER, DCM_VR_LO, v)))
             return st;
-        return code_item(item, TAG_BREED_REGISTRY_CODE, x0, x1, col_text(cols, ncols, s->extra[2]));
+        return qry__answer_code(item, &s->code, cols, ncols);
     }
     return qry__answer_value(ds, s->tag, v);
 }

@@ -13,7 +13,8 @@ as vetpacs applies them (docs/conformance-statement.md 2.5a, PS3.4 C.2.2.2):
   - universal (zero length, "*"), single value, wild card "*" "?", list of UID, DA/TM ranges
     "A-B" "-B" "A-" (a bound of reduced precision covers its whole hour/minute/fraction, a stored
     time of reduced precision is its first instant), Empty Value Matching "" (C.2.2.2.7),
-    sequence matching on the Code Value of the single item (C.2.2.2.6);
+    sequence matching on the keys of the single item (C.2.2.2.6), whose answer item holds the
+    item keys asked for (all of the stored code for an empty item);
   - an entity whose value is unknown (empty) matches any key value (C.2.2.1.1), except UIDs,
     Modalities in Study and SOP Classes in Study (computed from the series and instances);
   - person names ignore ASCII case (C.2.2.2.1 leaves PN case to the implementation); the pet's
@@ -830,10 +831,6 @@ def test_latin1_key_on_the_command_line(vet, model, tmp_path):
     check_answers(model, "PATIENT", parsed, model_check(model, "PATIENT", parsed, ["bello"]), a)
 
 
-@pytest.mark.xfail(reason="the index keeps only the Code Value of the species and breed codes "
-                   "(patient.species_code, breed_code) and src/qry/answer.c answers one item "
-                   "with it; C.2.2.2.6 returns the item keys asked for: needs columns for "
-                   "Coding Scheme Designator and Code Meaning (an idx migration)", strict=False)
 def test_code_sequence_item_keys_returned(vet, tmp_path):
     a = findscu(vet, str(tmp_path), "patient",
                 ["QueryRetrieveLevel=PATIENT", "PatientID=VP-0007",
@@ -844,6 +841,60 @@ def test_code_sequence_item_keys_returned(vet, tmp_path):
     item = a.datasets[0].PatientSpeciesCodeSequence[0]
     assert (item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) == \
         ("35354009", "SCT", "Equus caballus")
+
+
+def code_of(p, which):
+    """The code item written for patient p (write_archive): None when it has no code."""
+    meaning, value = p[which]
+    if not value:
+        return None
+    return {"CodeValue": value, "CodingSchemeDesignator": "SCT" if value[0].isdigit() else "99VP",
+            "CodeMeaning": meaning}
+
+
+def test_code_sequence_whole_item(vet, tmp_path):
+    """An empty item asks for the whole stored item (C.2.2.2.6): the Code Value, Coding Scheme
+    Designator and Code Meaning as written, in UTF-8 whatever the object's character set, and
+    no Coding Scheme Version, which the objects do not have; no item without a code."""
+    a = findscu(vet, str(tmp_path), "patient",
+                ["QueryRetrieveLevel=PATIENT", "PatientID", "PatientBreedCodeSequence"])
+    assert a.status == 0 and len(a.datasets) == len(PATIENTS)
+    got = {str(ds.PatientID): ds.PatientBreedCodeSequence for ds in a.datasets}
+    for pk, p in PATIENTS.items():
+        want, seq = code_of(p, "breed"), got[p["PatientID"]]
+        assert len(seq) == (1 if want else 0), pk
+        if want:
+            assert {e.keyword: str(e.value) for e in seq[0]} == want, pk
+
+
+# (key of the breed code item, matching patients): every item key matches (C.2.2.2.6), an
+# animal without a code matches as unknown (C.2.2.1.1)
+CODE_ITEM_ROWS = [
+    ("scheme", "CodingSchemeDesignator=99VP",
+     ["rex", "bello", "michi", "tama", "sharik", "wangcai", "thunder", "spike", "rexalone", "max"]),
+    ("scheme-other", "CodingSchemeDesignator=SCT", ["wangcai", "spike", "max"]),
+    ("meaning", "CodeMeaning=*Münster*", ["bello", "wangcai", "spike", "max"]),
+    ("meaning-kanji", "CodeMeaning=三毛猫", ["tama", "wangcai", "spike", "max"]),
+]
+
+
+@pytest.mark.parametrize("key,want", [pytest.param(*r[1:], id=r[0]) for r in CODE_ITEM_ROWS])
+def test_code_sequence_item_key_matching(vet, tmp_path, key, want):
+    """Matching on an item key other than the Code Value; the answer's item holds only the
+    item key asked for."""
+    name = key.partition("=")[0]
+    a = findscu(vet, str(tmp_path), "patient",
+                ["SpecificCharacterSet=ISO_IR 192", "QueryRetrieveLevel=PATIENT", "PatientID",
+                 "PatientBreedCodeSequence[0]." + key])
+    assert a.status == 0, (a.status, a.comment)
+    names = {p["PatientID"]: pk for pk, p in PATIENTS.items()}
+    assert sorted(names[str(ds.PatientID)] for ds in a.datasets) == sorted(want)
+    for ds in a.datasets:
+        want_item = code_of(PATIENTS[names[str(ds.PatientID)]], "breed")
+        seq = ds.PatientBreedCodeSequence
+        assert len(seq) == (1 if want_item else 0)
+        if want_item:
+            assert {e.keyword: str(e.value) for e in seq[0]} == {name: want_item[name]}
 
 
 # ---------------------------------------------------------------------------------------------

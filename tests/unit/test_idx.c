@@ -28,6 +28,16 @@ static dcm_dataset *pet(const char *name, const char *pid, const char *study, co
     dcm_element_add_item(sq, &item);
     dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0100), DCM_VR_SH, "448771007");
     dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0102), DCM_VR_SH, "SCT");
+    dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0104), DCM_VR_LO, "Canis lupus familiaris");
+    /* a local code whose meaning is in the data set's character set (Latin-1) */
+    dcm_dataset_set_sequence(ds, DCM_TAG(0x0010, 0x2293), &sq);
+    dcm_element_add_item(sq, &item);
+    dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0100), DCM_VR_SH, "VP-B-GM");
+    dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0102), DCM_VR_SH, "99VP");
+    dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0103), DCM_VR_SH, "2024");
+    dcm_dataset_set_str(item, DCM_TAG(0x0008, 0x0104), DCM_VR_LO,
+                        "Gro\xdf"
+                        "er M\xfcnsterl\xe4nder");
     dcm_dataset_set_str(ds, DCM_TAG(0x0010, 0x2203), DCM_VR_CS, "ALTERED");
     dcm_dataset_set_str(ds, DCM_TAG(0x0010, 0x2292), DCM_VR_LO, "Border Collie");
     dcm_dataset_set_str(ds, DCM_TAG(0x0010, 0x2299), DCM_VR_LO, "Tierklinik M\xfcnchen");
@@ -58,6 +68,14 @@ TEST(record_extraction)
     CHECK_STR(r.owner_name, "Smith");
     CHECK_STR(r.species, "Canine");
     CHECK_STR(r.species_code, "448771007");
+    CHECK_STR(r.species_scheme, "SCT");
+    CHECK_STR(r.species_version, ""); /* Type 1C, absent */
+    CHECK_STR(r.species_meaning, "Canis lupus familiaris");
+    CHECK_STR(r.breed_code, "VP-B-GM");
+    CHECK_STR(r.breed_scheme, "99VP");
+    CHECK_STR(r.breed_version, "2024");
+    CHECK_STR(r.breed_meaning, "Gro\xc3\x9f"
+                               "er M\xc3\xbcnsterl\xc3\xa4nder"); /* in UTF-8 */
     CHECK_STR(r.breed, "Border Collie");
     CHECK_STR(r.sex_neutered, "ALTERED");
     CHECK_STR(r.clinic, "Tierklinik M\xc3\xbcnchen"); /* Latin-1 converted to UTF-8 */
@@ -76,6 +94,17 @@ TEST(record_extraction)
     dcm_dataset_set_str(ds, DCM_TAG(0x0020, 0x000E), DCM_VR_UI, "1.02.x");
     vp_error_clear(&err);
     CHECK_INT(idx_record_from_dataset(ds, &r, &err), VP_EINVAL);
+    dcm_dataset_free(ds);
+    /* a code item without a Code Value (a Long Code Value, say) gives no code at all */
+    ds = pet("X", "P3", "1.2.3", "1.2.3.1", "1.2.3.1.1", "CT");
+    dcm_dataset *species = dcm_element_item(dcm_dataset_find(ds, DCM_TAG(0x0010, 0x2202)), 0);
+    dcm_dataset_remove(species, DCM_TAG(0x0008, 0x0100));
+    vp_error_clear(&err);
+    CHECK_OK(idx_record_from_dataset(ds, &r, &err));
+    CHECK_STR(r.species_code, "");
+    CHECK_STR(r.species_scheme, "");
+    CHECK_STR(r.species_meaning, "");
+    CHECK_STR(r.breed_code, "VP-B-GM");
     dcm_dataset_free(ds);
 }
 
@@ -208,10 +237,154 @@ TEST(reopen_keeps_data)
     remove_db();
 }
 
+/* The stored species (or breed) code of patient P1 as "value|scheme|version|meaning", and how
+ * many times the patient row was written since the trigger of code_kept_whole was made. */
+static char code_buf[512];
+static const char *stored_code(const char *p)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT %s_code || '|' || %s_scheme || '|' || %s_version || '|' || %s_meaning,"
+             " (SELECT n FROM patient_writes) FROM patient WHERE patient_id = 'P1'",
+             p, p, p, p);
+    snprintf(code_buf, sizeof code_buf, "(none)");
+    if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(code_buf, sizeof code_buf, "%s #%d", (const char *)sqlite3_column_text(st, 0),
+                 sqlite3_column_int(st, 1));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return code_buf;
+}
+
+/* An instance of patient P1 (study 1.2.1) with this species code. */
+static void put_code(idx *x, const char *sop, const char *value, const char *scheme,
+                     const char *version, const char *meaning)
+{
+    idx_record r;
+    record(&r, "Smith^Rex", "P1", "1.2.1", "1.2.1.1", sop, "DX");
+    snprintf(r.species_code, sizeof r.species_code, "%s", value);
+    snprintf(r.species_scheme, sizeof r.species_scheme, "%s", scheme);
+    snprintf(r.species_version, sizeof r.species_version, "%s", version);
+    snprintf(r.species_meaning, sizeof r.species_meaning, "%s", meaning);
+    vp_error err;
+    vp_error_clear(&err);
+    CHECK_OK(idx_instance_put(x, &r, &err));
+}
+
+/* A code is stored as one unit (src/idx/sqlite.c): the same code fills in, another code
+ * replaces all four attributes, no code keeps the stored one; and an object that changes
+ * nothing writes no patient row (a trigger counts the writes). */
+TEST(code_kept_whole)
+{
+    snprintf(dbpath, sizeof dbpath, "/tmp/vp-idx-%d-c.db", (int)getpid());
+    remove_db();
+    idx *x = open_db();
+    if (!x)
+        return;
+    put_code(x, "1.2.1.1.1", "448771007", "SCT", "", "Canis lupus familiaris");
+    idx_close(x);
+    sqlite3 *db;
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "CREATE TABLE patient_writes (n INTEGER);"
+                           "INSERT INTO patient_writes VALUES (0);"
+                           "CREATE TRIGGER patient_written AFTER UPDATE ON patient"
+                           " BEGIN UPDATE patient_writes SET n = n + 1; END;",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    x = open_db();
+    if (!x)
+        return;
+    CHECK_STR(stored_code("species"), "448771007|SCT||Canis lupus familiaris #0");
+    /* the same code, copied without its scheme and meaning: kept, nothing written */
+    put_code(x, "1.2.1.1.2", "448771007", "", "", "");
+    CHECK_STR(stored_code("species"), "448771007|SCT||Canis lupus familiaris #0");
+    /* the same code again in full: nothing written */
+    put_code(x, "1.2.1.1.3", "448771007", "SCT", "", "Canis lupus familiaris");
+    CHECK_STR(stored_code("species"), "448771007|SCT||Canis lupus familiaris #0");
+    /* no code: the stored one stays */
+    put_code(x, "1.2.1.1.4", "", "", "", "");
+    CHECK_STR(stored_code("species"), "448771007|SCT||Canis lupus familiaris #0");
+    /* the same code with more said: filled in */
+    put_code(x, "1.2.1.1.5", "448771007", "SCT", "2024", "Dog");
+    CHECK_STR(stored_code("species"), "448771007|SCT|2024|Dog #1");
+    /* another code: all four replaced, the empty ones too */
+    put_code(x, "1.2.1.1.6", "448169003", "", "", "Felis catus");
+    CHECK_STR(stored_code("species"), "448169003|||Felis catus #2");
+    /* the same value in another scheme is another code */
+    put_code(x, "1.2.1.1.7", "448169003", "99VP", "", "");
+    CHECK_STR(stored_code("species"), "448169003|99VP|| #3");
+    /* a scheme where none was known: the same value, so taken whole */
+    put_code(x, "1.2.1.1.8", "448169003", "99VP", "", "Cat");
+    CHECK_STR(stored_code("species"), "448169003|99VP||Cat #4");
+    /* the breed code (Latin-1 in the record's data set) went its own way */
+    CHECK_STR(stored_code("breed"), "VP-B-GM|99VP|2024|Gro\xc3\x9f"
+                                    "er M\xc3\xbcnsterl\xc3\xa4nder #4");
+    idx_close(x);
+    remove_db();
+}
+
+/* An index made at schema version 3 (before the codes' scheme, version and meaning were kept)
+ * opens, is migrated in place, keeps its rows with those attributes unknown, and gets them
+ * when an object of the animal is indexed again. */
+TEST(migration_from_version_3)
+{
+    snprintf(dbpath, sizeof dbpath, "/tmp/vp-idx-%d-m.db", (int)getpid());
+    remove_db();
+    idx *x = open_db();
+    if (!x)
+        return;
+    vp_error err;
+    vp_error_clear(&err);
+    idx_record r;
+    record(&r, "Smith^Rex", "P1", "1.2.1", "1.2.1.1", "1.2.1.1.1", "DX");
+    CHECK_OK(idx_instance_put(x, &r, &err));
+    idx_close(x);
+    /* back to version 3: migration 4 only added these columns */
+    sqlite3 *db;
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "ALTER TABLE patient DROP COLUMN species_scheme;"
+                           "ALTER TABLE patient DROP COLUMN species_version;"
+                           "ALTER TABLE patient DROP COLUMN species_meaning;"
+                           "ALTER TABLE patient DROP COLUMN breed_scheme;"
+                           "ALTER TABLE patient DROP COLUMN breed_version;"
+                           "ALTER TABLE patient DROP COLUMN breed_meaning;"
+                           "CREATE TABLE patient_writes (n INTEGER);"
+                           "INSERT INTO patient_writes VALUES (0);"
+                           "PRAGMA user_version = 3",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    x = open_db();
+    CHECK(x != NULL);
+    if (!x)
+        return;
+    CHECK_INT(idx_schema_version(x), 4);
+    CHECK_STR(stored_code("species"), "448771007||| #0");
+    CHECK_STR(stored_code("breed"), "VP-B-GM||| #0");
+    idx_counts c;
+    CHECK_OK(idx_count(x, &c, &err));
+    CHECK_INT(c.instances, 1);
+    /* the animal's object indexed again (as an import into a new data folder does) fills them */
+    CHECK_OK(idx_instance_put(x, &r, &err));
+    CHECK_STR(stored_code("species"), "448771007|SCT||Canis lupus familiaris #0");
+    CHECK_STR(stored_code("breed"), "VP-B-GM|99VP|2024|Gro\xc3\x9f"
+                                    "er M\xc3\xbcnsterl\xc3\xa4nder #0");
+    idx_close(x);
+    remove_db();
+}
+
 int main(void)
 {
     RUN(record_extraction);
     RUN(put_counts_and_computed_attributes);
     RUN(reopen_keeps_data);
+    RUN(code_kept_whole);
+    RUN(migration_from_version_3);
     DONE();
 }

@@ -54,6 +54,15 @@ static void record_of(const rec_spec *s, idx_record *out)
     SET(species_code, s->species_code);
     SET(breed, s->breed);
     SET(breed_code, s->breed_code);
+    /* codes come with their scheme and, as meaning, the description */
+    if (r.species_code[0]) {
+        SET(species_scheme, "SCT");
+        SET(species_meaning, s->species);
+    }
+    if (r.breed_code[0]) {
+        SET(breed_scheme, "SCT");
+        SET(breed_meaning, s->breed);
+    }
     SET(clinic, s->clinic);
     SET(sex_neutered, s->neutered);
     SET(study_uid, s->study);
@@ -178,6 +187,25 @@ static const char *study1(uint32_t tag, enum dcm_vr vr, const char *v, const qry
 }
 
 static const qry_opts strict = {.unknown_fails = true};
+
+/* PATIENT level, a code sequence key with an item holding the Code Value, Coding Scheme
+ * Designator and Code Meaning given (NULL: not in the item), returning the Patient IDs. */
+static const char *code_key(uint32_t seq, const char *value, const char *scheme,
+                            const char *meaning, const qry_opts *o)
+{
+    dcm_dataset *ds = ident("PATIENT");
+    dcm_element *sq;
+    dcm_dataset *item;
+    dcm_dataset_set_sequence(ds, seq, &sq);
+    dcm_element_add_item(sq, &item);
+    if (value)
+        key(item, T(0x0008, 0x0100), DCM_VR_SH, value);
+    if (scheme)
+        key(item, T(0x0008, 0x0102), DCM_VR_SH, scheme);
+    if (meaning)
+        key(item, T(0x0008, 0x0104), DCM_VR_LO, meaning);
+    return run(ds, o, T(0x0010, 0x0020));
+}
 
 /* QRY_TEXT_VALUES_MAX of src/qry/internal.h: values of a key other than a list of UIDs. */
 #define QRY_TEXT_VALUES_MAX_FOR_TEST 256
@@ -331,6 +359,21 @@ TEST(veterinary_keys)
     key(item, T(0x0008, 0x0100), DCM_VR_SH, "448169003");
     key(item, T(0x0008, 0x0102), DCM_VR_SH, "SCT");
     CHECK_STR(run(ds, &strict, STUDY_UID), "1.2");
+    /* every item key matches: another scheme, the same value is another code */
+    CHECK_STR(code_key(T(0x0010, 0x2202), "448169003", "99VP", NULL, &strict), "");
+    CHECK_STR(code_key(T(0x0010, 0x2202), NULL, "S?T", NULL, &strict), "P1,P_2");
+    CHECK_STR(code_key(T(0x0010, 0x2202), NULL, "SCT", "Fel*", &strict), "P_2");
+    CHECK_STR(code_key(T(0x0010, 0x2293), NULL, NULL, "Labrador", &strict), "P3");
+    /* an unknown scheme or meaning matches unless unknown values fail (C.2.2.1.1) */
+    CHECK_STR(code_key(T(0x0010, 0x2202), NULL, "SCT", NULL, NULL), "P1,P_2,P3,P4");
+    CHECK_STR(code_key(T(0x0010, 0x2202), NULL, "\"\"", NULL, NULL), "P3,P4");
+    /* wild cards are those of the VR; a key with the wrong VR is refused */
+    CHECK_STR(code_key(T(0x0010, 0x2202), "4481*", NULL, "*", &strict), "P_2");
+    ds = ident("PATIENT");
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+    dcm_element_add_item(sq, &item);
+    key(item, T(0x0008, 0x0104), DCM_VR_DA, "20240101");
+    CHECK_STR(run(ds, NULL, T(0x0010, 0x0020)), "ERR:VP_EINVAL");
     ds = ident("PATIENT");
     dcm_dataset_set_sequence(ds, T(0x0010, 0x2293), &sq);
     dcm_element_add_item(sq, &item);
@@ -551,6 +594,181 @@ TEST(answers)
     CHECK_STR(answer_text(a, STUDY_UID), "");
     dcm_dataset_free(a);
     qry_free(q);
+}
+
+/* The compiled query of ds (freed here) and the columns of its first row on db, for
+ * qry_answer; NULL when it does not compile or matches nothing. Release with first_row_fini. */
+static sqlite3_stmt *first_stmt;
+static qry *first_row(dcm_dataset *ds, const qry_opts *opts, const char **cols, size_t *n)
+{
+    qry *q = NULL;
+    vp_error err;
+    vp_error_clear(&err);
+    vp_status st = qry_compile(ds, opts, &q, &err);
+    dcm_dataset_free(ds);
+    if (st)
+        return NULL;
+    first_stmt = NULL;
+    if (sqlite3_prepare_v2(db, qry_sql(q), -1, &first_stmt, NULL) != SQLITE_OK) {
+        qry_free(q);
+        return NULL;
+    }
+    for (size_t i = 0; i < qry_param_count(q); i++)
+        sqlite3_bind_text(first_stmt, (int)i + 1, qry_param(q, i), -1, SQLITE_STATIC);
+    if (sqlite3_step(first_stmt) != SQLITE_ROW) {
+        sqlite3_finalize(first_stmt);
+        qry_free(q);
+        return NULL;
+    }
+    *n = (size_t)sqlite3_column_count(first_stmt);
+    for (size_t i = 0; i < *n && i < 16; i++)
+        cols[i] = (const char *)sqlite3_column_text(first_stmt, (int)i);
+    return q;
+}
+
+static void first_row_fini(qry *q)
+{
+    sqlite3_finalize(first_stmt);
+    qry_free(q);
+}
+
+/* The answer to ds (freed here) for its first match; NULL when there is none. */
+static dcm_dataset *first_answer(dcm_dataset *ds, const qry_opts *opts)
+{
+    const char *cols[16];
+    size_t n = 0;
+    qry *q = first_row(ds, opts, cols, &n);
+    if (!q)
+        return NULL;
+    dcm_dataset *a = dcm_dataset_new();
+    vp_error err;
+    vp_error_clear(&err);
+    CHECK_OK(qry_answer(q, cols, n, a, &err));
+    first_row_fini(q);
+    return a;
+}
+
+/* A PATIENT level identifier for Patient ID pid with the code sequence seq holding one item
+ * (returned, for the caller's keys). */
+static dcm_dataset *code_ident(const char *pid, uint32_t seq, dcm_dataset **item)
+{
+    dcm_dataset *ds = ident("PATIENT");
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, pid);
+    dcm_element *sq;
+    dcm_dataset_set_sequence(ds, seq, &sq);
+    dcm_element_add_item(sq, item);
+    return ds;
+}
+
+/* Code sequences are answered as sequence matching says (C.2.2.2.6): the item holds exactly
+ * the item keys asked for; an empty request item (or none) gets the whole stored item. */
+TEST(code_answers)
+{
+    uint32_t sp = T(0x0010, 0x2202), cv = T(0x0008, 0x0100), cs = T(0x0008, 0x0102);
+    uint32_t ver = T(0x0008, 0x0103), cm = T(0x0008, 0x0104), ctx = T(0x0008, 0x010F);
+    /* some item keys: those, zero length when unknown; keys the index lacks too */
+    dcm_dataset *item;
+    dcm_dataset *ds = code_ident("P1", sp, &item);
+    key(item, cm, DCM_VR_LO, "");
+    key(item, ver, DCM_VR_SH, "");
+    key(item, ctx, DCM_VR_CS, "");
+    dcm_dataset *a = first_answer(ds, NULL);
+    CHECK(a != NULL);
+    const dcm_element *seq = a ? dcm_dataset_find(a, sp) : NULL;
+    CHECK_INT(seq ? dcm_element_item_count(seq) : 9, 1);
+    const dcm_dataset *got = seq ? dcm_element_item(seq, 0) : NULL;
+    CHECK_STR(answer_text(got, cm), "Canine");
+    CHECK_STR(answer_text(got, ver), "");
+    CHECK_STR(answer_text(got, ctx), "");
+    CHECK_STR(answer_text(got, cv), "(absent)");
+    CHECK_STR(answer_text(got, cs), "(absent)");
+    CHECK_INT(got ? dcm_dataset_count(got) : 0, 3);
+    dcm_dataset_free(a);
+    /* the Code Value alone */
+    ds = code_ident("P1", sp, &item);
+    key(item, cv, DCM_VR_SH, "");
+    a = first_answer(ds, NULL);
+    got = a ? dcm_element_item(dcm_dataset_find(a, sp), 0) : NULL;
+    CHECK_STR(answer_text(got, cv), "448771007");
+    CHECK_INT(got ? dcm_dataset_count(got) : 0, 1);
+    dcm_dataset_free(a);
+    /* an empty item: the whole stored code, without the version it does not have */
+    ds = code_ident("P1", sp, &item);
+    a = first_answer(ds, NULL);
+    got = a ? dcm_element_item(dcm_dataset_find(a, sp), 0) : NULL;
+    CHECK_STR(answer_text(got, cv), "448771007");
+    CHECK_STR(answer_text(got, cs), "SCT");
+    CHECK_STR(answer_text(got, cm), "Canine");
+    CHECK_STR(answer_text(got, ver), "(absent)");
+    dcm_dataset_free(a);
+    /* a zero-length value read as no sequence: the same (K.2.2.1.2 note) */
+    ds = ident("PATIENT");
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P_2");
+    dcm_dataset_set(ds, sp, DCM_VR_UN, NULL, 0, NULL);
+    a = first_answer(ds, NULL);
+    got = a ? dcm_element_item(dcm_dataset_find(a, sp), 0) : NULL;
+    CHECK_STR(answer_text(got, cv), "448169003");
+    CHECK_STR(answer_text(got, cm), "Feline");
+    dcm_dataset_free(a);
+    /* an animal without a code: no item, whatever was asked */
+    ds = code_ident("P4", sp, &item);
+    key(item, cm, DCM_VR_LO, "");
+    a = first_answer(ds, NULL);
+    CHECK_INT(a ? dcm_element_item_count(dcm_dataset_find(a, sp)) : 9, 0);
+    dcm_dataset_free(a);
+    /* Study Root, STUDY level: the patient's code, the breed's own item keys */
+    ds = ident("STUDY");
+    key(ds, STUDY_UID, DCM_VR_UI, "1.3");
+    dcm_element *sq;
+    dcm_dataset_set_sequence(ds, T(0x0010, 0x2293), &sq);
+    dcm_element_add_item(sq, &item);
+    key(item, cs, DCM_VR_SH, "");
+    key(item, cm, DCM_VR_LO, "Lab*");
+    qry_opts study_root = {.model = QRY_MODEL_STUDY_ROOT};
+    a = first_answer(ds, &study_root);
+    got = a ? dcm_element_item(dcm_dataset_find(a, T(0x0010, 0x2293)), 0) : NULL;
+    CHECK_STR(answer_text(got, cs), "SCT");
+    CHECK_STR(answer_text(got, cm), "Labrador");
+    CHECK_STR(answer_text(got, cv), "(absent)");
+    dcm_dataset_free(a);
+    /* only the columns answered are selected */
+    ds = code_ident("P1", sp, &item);
+    key(item, cv, DCM_VR_SH, "4487*");
+    qry *q = NULL;
+    vp_error err;
+    vp_error_clear(&err);
+    CHECK_OK(qry_compile(ds, NULL, &q, &err));
+    dcm_dataset_free(ds);
+    if (q)
+        CHECK_STR(qry_sql(q), "SELECT patient.id, patient.patient_id, patient.species_code"
+                              " FROM patient WHERE (patient.patient_id = '' OR"
+                              " patient.patient_id = ?) AND (patient.species_code = '' OR"
+                              " patient.species_code GLOB ?) ORDER BY patient.id");
+    qry_free(q);
+    /* every allocation failure of the answer reports VP_ENOMEM */
+    ds = code_ident("P1", sp, &item);
+    key(item, cm, DCM_VR_LO, "");
+    key(item, ctx, DCM_VR_CS, "");
+    const char *cols[16];
+    size_t n = 0;
+    q = first_row(ds, NULL, cols, &n);
+    CHECK(q != NULL);
+    int ok = 0;
+    for (long k = 1; q && k < 100 && !ok; k++) {
+        a = dcm_dataset_new();
+        vp_error_clear(&err);
+        vp_alloc_fail_after(k);
+        vp_status st = a ? qry_answer(q, cols, n, a, &err) : VP_ENOMEM;
+        vp_alloc_fail_after(0);
+        if (st == VP_OK)
+            ok = 1;
+        else if (st != VP_ENOMEM || !err.msg[0])
+            FAIL_AT("allocation %ld: %s %s", k, vp_status_name(st), err.msg);
+        dcm_dataset_free(a);
+    }
+    CHECK(ok);
+    if (q)
+        first_row_fini(q);
 }
 
 /* Every allocation failure reports VP_ENOMEM and leaks nothing (ASan checks the leaks). */
@@ -831,6 +1049,13 @@ TEST(allocation_failures_new_keys)
         key(ds, T(0x0010, 0x2203), DCM_VR_CS, "ALTERED");
         key(ds, T(0x0020, 0x1204), DCM_VR_IS, "");
         key(ds, STUDY_UID, DCM_VR_UI, "1.1");
+        dcm_element *sq;
+        dcm_dataset *item;
+        dcm_dataset_set_sequence(ds, T(0x0010, 0x2202), &sq);
+        dcm_element_add_item(sq, &item);
+        key(item, T(0x0008, 0x0102), DCM_VR_SH, "SC*");
+        key(item, T(0x0008, 0x0104), DCM_VR_LO, "");
+        key(item, T(0x0008, 0x010F), DCM_VR_CS, "");
         qry_opts o = {.require_unique_keys = true};
         qry *q = NULL;
         vp_error err;
@@ -865,6 +1090,7 @@ int main(void)
     RUN(character_set);
     RUN(return_keys_and_sql);
     RUN(answers);
+    RUN(code_answers);
     RUN(allocation_failures);
     pets_open();
     RUN(pet_name_matching);

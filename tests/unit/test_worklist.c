@@ -91,7 +91,7 @@ TEST(add_list_remove)
     CHECK(x != NULL);
     if (!x)
         return;
-    CHECK_INT(idx_schema_version(x), 3);
+    CHECK(idx_schema_version(x) >= 3); /* the worklist came with migration 3 */
     idx_worklist_item a, b, c;
     item(&a, "", "P1", "Smith^Rex", "DX", "20261128", "0900", "");
     CHECK_OK(add(x, &a));
@@ -285,17 +285,26 @@ TEST(migration_from_version_2)
     if (!x)
         return;
     idx_close(x);
-    /* back to a version 2 file */
+    /* back to a version 2 file: without the worklist (3) and the patient code columns (4) */
     sqlite3 *db;
     CHECK_INT(sqlite3_open(db_path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, "DROP TABLE worklist; PRAGMA user_version = 2", NULL, NULL, NULL),
+    CHECK_INT(sqlite3_exec(db,
+                           "DROP TABLE worklist;"
+                           "ALTER TABLE patient DROP COLUMN species_scheme;"
+                           "ALTER TABLE patient DROP COLUMN species_version;"
+                           "ALTER TABLE patient DROP COLUMN species_meaning;"
+                           "ALTER TABLE patient DROP COLUMN breed_scheme;"
+                           "ALTER TABLE patient DROP COLUMN breed_version;"
+                           "ALTER TABLE patient DROP COLUMN breed_meaning;"
+                           "PRAGMA user_version = 2",
+                           NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
     x = open_db();
     CHECK(x != NULL);
     if (!x)
         return;
-    CHECK_INT(idx_schema_version(x), 3);
+    CHECK(idx_schema_version(x) >= 3);
     idx_worklist_item it;
     item(&it, "", "P1", "Rex", "DX", "20261128", "", "");
     CHECK_OK(add(x, &it));
@@ -697,6 +706,64 @@ TEST(worklist_breed_registration_answer)
     CHECK_OK(idx_worklist_remove(qx, "W9", &err));
 }
 
+/* ds with code sequence seq holding one item, returned for the caller's keys. */
+static dcm_dataset *code_item(dcm_dataset *ds, uint32_t seq)
+{
+    dcm_element *sq;
+    dcm_dataset *it = NULL;
+    dcm_dataset_set_sequence(ds, seq, &sq);
+    dcm_element_add_item(sq, &it);
+    return it;
+}
+
+/* The species code item keys, as in the Query/Retrieve models (C.2.2.2.6): the answer's item
+ * holds those asked for, and each that has a value and a column must match. */
+TEST(worklist_code_item_keys)
+{
+    uint32_t sp = T(0x0010, 0x2202), cv = T(0x0008, 0x0100), cs = T(0x0008, 0x0102);
+    uint32_t ver = T(0x0008, 0x0103), cm = T(0x0008, 0x0104);
+    dcm_dataset *ds = ident();
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P1");
+    dcm_dataset *it = code_item(ds, sp);
+    key(it, cm, DCM_VR_LO, "");
+    key(it, ver, DCM_VR_SH, ""); /* not kept for worklist steps: zero length */
+    dcm_dataset *a = NULL;
+    CHECK_STR(run(ds, NULL, &a), "W1");
+    const dcm_dataset *got = a ? first_item(a, sp) : NULL;
+    CHECK_STR(text_of(got, cm), "Canis lupus familiaris");
+    CHECK_STR(text_of(got, ver), "");
+    CHECK_STR(text_of(got, cv), "(absent)");
+    CHECK_STR(text_of(got, cs), "(absent)");
+    dcm_dataset_free(a);
+    /* the Code Value alone */
+    ds = ident();
+    key(ds, T(0x0010, 0x0020), DCM_VR_LO, "P1");
+    key(code_item(ds, sp), cv, DCM_VR_SH, "");
+    CHECK_STR(run(ds, NULL, &a), "W1");
+    got = a ? first_item(a, sp) : NULL;
+    CHECK_STR(text_of(got, cv), "448771007");
+    CHECK_INT(got ? dcm_dataset_count(got) : 0, 1);
+    dcm_dataset_free(a);
+    /* matching on the scheme and the meaning; unknown values fail (K.2.2.1.1.1) */
+    ds = ident();
+    it = code_item(ds, sp);
+    key(it, cv, DCM_VR_SH, "448771007");
+    key(it, cs, DCM_VR_SH, "SCT");
+    CHECK_STR(run(ds, NULL, NULL), "W1");
+    ds = ident();
+    it = code_item(ds, sp);
+    key(it, cv, DCM_VR_SH, "448771007");
+    key(it, cs, DCM_VR_SH, "99VP");
+    CHECK_STR(run(ds, NULL, NULL), "");
+    ds = ident();
+    key(code_item(ds, sp), cm, DCM_VR_LO, "Canis*");
+    CHECK_STR(run(ds, NULL, NULL), "W1");
+    /* the version is not kept: returned, never matched */
+    ds = ident();
+    key(code_item(ds, sp), ver, DCM_VR_SH, "2024");
+    CHECK_STR(run(ds, NULL, NULL), "W5,W1,W2,W3");
+}
+
 /* Every allocation failure of compiling and answering reports VP_ENOMEM and leaks nothing
  * (ASan checks the leaks). */
 TEST(worklist_allocation_failures)
@@ -752,6 +819,7 @@ int main(void)
     RUN(worklist_bad_identifiers);
     RUN(worklist_answers);
     RUN(worklist_breed_registration_answer);
+    RUN(worklist_code_item_keys);
     RUN(worklist_allocation_failures);
     idx_close(qx);
     t_rmtree(q_dir);
