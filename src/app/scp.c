@@ -140,6 +140,7 @@ struct job {
     uint32_t answered;   /* Pending responses sent */
     qry_model model;     /* information model of the context */
     vp_buf answer;       /* one encoded identifier */
+    vp_buf pending;      /* the encoded command set of every Pending response */
     /* C-MOVE, C-GET */
     struct item *items; /* what to send */
     size_t n, next;     /* items, and the next to send */
@@ -348,6 +349,7 @@ static void job_end(struct assoc *a)
     dcm_dataset_free(j->id);
     vp_free(j->params);
     vp_buf_fini(&j->answer);
+    vp_buf_fini(&j->pending);
     for (size_t i = 0; i < j->n; i++)
         vp_free(j->items[i].sop_class);
     vp_free(j->items);
@@ -462,12 +464,18 @@ static vp_status find_step(struct assoc *a, vp_error *err)
             st = VP_OK;
             break;
         }
-        dimse_msg rsp;
-        if ((st = dimse_msg_response(&rsp, &j->rq, DIMSE_STATUS_PENDING)) != VP_OK)
-            return vp_error_set(err, st, "cannot build a C-FIND-RSP");
-        rsp.has_dataset = true;
+        /* Every Pending response has the same command set: encoded once per C-FIND. */
+        if (j->pending.len == 0) {
+            dimse_msg rsp;
+            if ((st = dimse_msg_response(&rsp, &j->rq, DIMSE_STATUS_PENDING)) != VP_OK)
+                return vp_error_set(err, st, "cannot build a C-FIND-RSP");
+            rsp.has_dataset = true;
+            if ((st = dimse_msg_encode(&rsp, &j->pending, err)) != VP_OK)
+                return st;
+        }
         /* The answers of a step go out in one write. */
-        if ((st = job_queue(a, &rsp, &j->answer, err)) != VP_OK)
+        if ((st = ul_assoc_send_message(a->ul, j->pc, j->pending.data, j->pending.len,
+                                        j->answer.data, j->answer.len, err)) != VP_OK)
             return st;
         j->answered++;
         if (n == FIND_STEP - 1)
@@ -925,6 +933,7 @@ static vp_status job_step(struct assoc *a, vp_error *err)
 static vp_status job_begin(struct assoc *a, const uint8_t *data, size_t len, vp_error *err)
 {
     vp_buf_init(&a->job.answer, 0);
+    vp_buf_init(&a->job.pending, 0);
     vp_buf_init(&a->job.failed_uids, 0);
     vp_buf_init(&a->job.cmd, 0);
     switch (a->job.rq.command_field) {
