@@ -48,6 +48,7 @@ fuzz: deps-test
 bench: build
 	bench/parse.sh
 	bench/ingest.sh
+	bench/query.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'fuzz/*.c')
