@@ -148,16 +148,51 @@ static vp_status glob_param(qry_cond *c, const char *v, size_t n, bool lower)
     return st;
 }
 
+/* The range [lo, hi) of the values starting with the wild-card-free prefix of v, lowered as
+ * NOCASE folds (ASCII): lo is the prefix, hi the prefix with its last byte one higher. false
+ * when there is no prefix (a leading wild card) or its last byte cannot be raised. */
+static bool prefix_range(const char *v, size_t n, char *lo, char *hi, size_t cap)
+{
+    size_t k = 0;
+    while (k < n && k + 1 < cap && v[k] != '*' && v[k] != '?') {
+        char ch = v[k];
+        lo[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+        k++;
+    }
+    if (k == 0 || (uint8_t)lo[k - 1] == 0xFF)
+        return false;
+    lo[k] = 0;
+    memcpy(hi, lo, k + 1);
+    hi[k - 1] = (char)((uint8_t)hi[k - 1] + 1);
+    return true;
+}
+
 /* Single value or wild card matching of a text value (C.2.2.2.1, C.2.2.2.4). */
 static vp_status text_cond(qry_cond *c, const char *col, const char *v, size_t n, bool nocase)
 {
     vp_status st;
     if (has_wild(v, n)) {
-        if (nocase)
-            st = vp_buf_printf(c->sql, "lower(%s) GLOB ?", col);
-        else
+        if (!nocase) {
             st = vp_buf_printf(c->sql, "%s GLOB ?", col);
-        return st ? st : glob_param(c, v, n, nocase);
+            return st ? st : glob_param(c, v, n, false);
+        }
+        /* lower(col) cannot use the NOCASE index of a name column; the range of the pattern's
+         * prefix can, and narrows the rows the GLOB then decides on ("SMITH*": an index range
+         * instead of a scan of every animal). */
+        char lo[QRY_VALUE_BYTES_MAX + 1], hi[QRY_VALUE_BYTES_MAX + 1];
+        if (prefix_range(v, n, lo, hi, sizeof lo)) {
+            st = vp_buf_printf(c->sql,
+                               "(%s >= ? COLLATE NOCASE AND %s < ? COLLATE NOCASE AND "
+                               "lower(%s) GLOB ?)",
+                               col, col, col);
+            if (!st)
+                st = qry__param_add(c, lo, strlen(lo));
+            if (!st)
+                st = qry__param_add(c, hi, strlen(hi));
+            return st ? st : glob_param(c, v, n, true);
+        }
+        st = vp_buf_printf(c->sql, "lower(%s) GLOB ?", col);
+        return st ? st : glob_param(c, v, n, true);
     }
     st = vp_buf_printf(c->sql, nocase ? "%s = ? COLLATE NOCASE" : "%s = ?", col);
     return st ? st : qry__param_add(c, v, n);
@@ -425,8 +460,12 @@ vp_status qry__match(qry_cond *c, const qry_key_def *def, const char *col, const
         inner = "m.modality";
     }
     bool unknown = unknown_matches(def, opts);
+    /* For names matched ignoring case, the empty test is a NOCASE one too, so that both sides
+     * of the OR can use the NOCASE index (SQLite's multi-index OR). */
+    bool nocase = opts->pn_case_insensitive &&
+                  (def->kind == QRY_KIND_PN || def->kind == QRY_KIND_PATIENT_NAME);
     if (!st && unknown)
-        st = vp_buf_printf(c->sql, "(%s = '' OR ", col);
+        st = vp_buf_printf(c->sql, nocase ? "(%s = '' COLLATE NOCASE OR " : "(%s = '' OR ", col);
     /* A key with several values matches when any value does (as for Modalities in Study). */
     if (!st && vals->n > 1)
         st = put(c, "(");

@@ -249,6 +249,38 @@ TEST(person_name_case)
     CHECK_STR(study1(T(0x0010, 0x0020), DCM_VR_LO, "p*", &ci), "");
 }
 
+/* A name prefix ignoring case is an index range on the NOCASE name index, not a scan of every
+ * animal: the plan of the compiled query names patient_name_i. */
+TEST(person_name_prefix_uses_index)
+{
+    uint32_t pn = T(0x0010, 0x0010);
+    qry_opts ci = {.pn_case_insensitive = true};
+    CHECK_STR(study1(pn, DCM_VR_PN, "sMiTh*", &ci), "1.1");
+    CHECK_STR(study1(pn, DCM_VR_PN, "SMITH^R?X", &ci), "1.1");
+    dcm_dataset *ds = ident("STUDY");
+    key(ds, pn, DCM_VR_PN, "SMITH*");
+    qry *q;
+    vp_error err;
+    vp_error_clear(&err);
+    CHECK_OK(qry_compile(ds, &ci, &q, &err));
+    dcm_dataset_free(ds);
+    char sql[4096];
+    snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", qry_sql(q));
+    sqlite3_stmt *stmt;
+    CHECK(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK);
+    for (size_t i = 0; i < qry_param_count(q); i++)
+        sqlite3_bind_text(stmt, (int)i + 1, qry_param(q, i), -1, SQLITE_STATIC);
+    bool indexed = false;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(stmt, 3);
+        if (detail && strstr(detail, "patient_name_i"))
+            indexed = true;
+    }
+    sqlite3_finalize(stmt);
+    qry_free(q);
+    CHECK(indexed);
+}
+
 TEST(wild_card_matching)
 {
     uint32_t pn = T(0x0010, 0x0010), pid = T(0x0010, 0x0020), acc = T(0x0008, 0x0050);
@@ -1079,6 +1111,7 @@ int main(void)
     RUN(universal_matching);
     RUN(single_value_matching);
     RUN(person_name_case);
+    RUN(person_name_prefix_uses_index);
     RUN(wild_card_matching);
     RUN(list_of_uid_matching);
     RUN(range_matching);
