@@ -868,9 +868,9 @@ def stage_big(a, binary, work, wait_limit, findings, jobs):
     os.makedirs(vp.dir, exist_ok=True)
     vp.data = os.path.join(vp.dir, "data")
     vp.log = os.path.join(vp.dir, "server.log")
-    say("import: vetpacs import --data DIR %s (one process; every object fsync'd and indexed;"
-        " expect ~%.0f min)" % (os.path.relpath(os.path.join(cdir, "files"), ROOT),
-                                qj["instances"] / 800 / 60))
+    say("import: vetpacs import --data DIR %s (one process of eight threads; every object"
+        " fsync'd and indexed; expect ~%.0f min)" % (
+            os.path.relpath(os.path.join(cdir, "files"), ROOT), qj["instances"] / 1800 / 60))
     ig.wait_idle(wait_limit)
     try:
         stored, wall, msg = vp.load(os.path.join(cdir, "files"), qj["instances"])
