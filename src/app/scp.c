@@ -649,13 +649,16 @@ static vp_status retrieve_respond(struct assoc *a, uint16_t status, const char *
     return st;
 }
 
+/* A reason already logged once for every object left (the destination is unreachable). */
+static const char LOGGED[] = "";
+
 /* Records the outcome of the current sub-operation (item j->next); why says what went wrong
  * for the log (NULL when the status says it all). */
 static void suboperation_done(struct assoc *a, uint16_t status, const char *why)
 {
     struct job *j = &a->job;
     enum dimse_status_class cls = dimse_status_class(status);
-    if (cls != DIMSE_CLASS_SUCCESS && j->next < j->n)
+    if (cls != DIMSE_CLASS_SUCCESS && j->next < j->n && why != LOGGED)
         log_warn("%s of %s: %s not sent%s%s: %04X %s%s%s", j->kind == JOB_MOVE ? "C-MOVE" : "C-GET",
                  a->rep->calling_ae, j->items[j->next].sop_uid, j->dest_name[0] ? " to " : "",
                  j->dest_name, status, dimse_status_name(DIMSE_SVC_STORE, status),
@@ -706,9 +709,11 @@ static vp_status move_step(struct assoc *a, vp_error *err)
     if (j->cancel || j->next == j->n)
         return retrieve_finish(a, err);
     if (!j->dest || !scu_usable(j->dest)) {
-        /* The destination is gone: what is left cannot be sent. */
+        /* The destination is gone: what is left cannot be sent (one log line for all). */
+        log_warn("C-MOVE of %s: %zu objects not sent to %s: %s", a->rep->calling_ae, j->n - j->next,
+                 j->dest_name, j->dest_err.msg);
         while (j->next < j->n)
-            suboperation_done(a, DIMSE_STATUS_OUT_OF_RESOURCES_SUBOPS, j->dest_err.msg);
+            suboperation_done(a, DIMSE_STATUS_OUT_OF_RESOURCES_SUBOPS, LOGGED);
         return retrieve_finish(a, err);
     }
     struct item *it = &j->items[j->next];
@@ -867,8 +872,10 @@ static vp_status retrieve_begin(struct assoc *a, const uint8_t *data, size_t len
     j->next_id = 1;
     if (j->kind == JOB_MOVE && j->n > 0 && move_connect(a, r, &j->dest_err) != VP_OK) {
         /* Every sub-operation fails: A702 with the reason (PS3.4 C.4.2.1.5). */
+        log_warn("C-MOVE of %s: %zu objects not sent: %s", a->rep->calling_ae, j->n,
+                 j->dest_err.msg);
         while (j->next < j->n)
-            suboperation_done(a, DIMSE_STATUS_OUT_OF_RESOURCES_SUBOPS, j->dest_err.msg);
+            suboperation_done(a, DIMSE_STATUS_OUT_OF_RESOURCES_SUBOPS, LOGGED);
     }
     return VP_OK; /* the steps send the objects and the responses */
 }
