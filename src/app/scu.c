@@ -918,22 +918,34 @@ static vp_status send_request(scu *s, size_t idx, dimse_msg *m, const vp_buf *id
     return st == VP_OK ? flush(s, err) : st;
 }
 
+/* What C-FIND, C-MOVE and C-GET requests start with: an association that can take one, the
+ * accepted context of sop_class, and the identifier encoded in its transfer syntax (*id
+ * initialised either way; the caller finishes it). */
+static vp_status begin_request(scu *s, const char *sop_class, const dcm_dataset *identifier,
+                               size_t *idx, vp_buf *id, vp_error *err)
+{
+    vp_buf_init(id, 0);
+    if (!scu_usable(s))
+        return ended(s, err);
+    vp_status st = context_for(s, sop_class, idx, err);
+    if (st != VP_OK)
+        return st;
+    dcm_sink sink = dcm_sink_buf(id);
+    return dcm_dataset_write(identifier, s->pcs[*idx].ts, NULL, &sink, err);
+}
+
 vp_status scu_find(scu *s, const char *sop_class, const dcm_dataset *identifier,
                    scu_match_fn on_match, void *ctx, scu_response *rsp, vp_error *err)
 {
-    if (!scu_usable(s))
-        return ended(s, err);
     size_t idx;
-    vp_status cst = context_for(s, sop_class, &idx, err);
-    if (cst != VP_OK)
-        return cst;
     vp_buf id;
-    vp_buf_init(&id, 0);
-    dcm_sink sink = dcm_sink_buf(&id);
-    vp_status st = dcm_dataset_write(identifier, s->pcs[idx].ts, NULL, &sink, err);
+    vp_status st = begin_request(s, sop_class, identifier, &idx, &id, err);
+    if (st != VP_OK) {
+        vp_buf_fini(&id);
+        return st;
+    }
     dimse_msg m;
-    if (st == VP_OK &&
-        (st = dimse_msg_find_rq(&m, take_message_id(s), DIMSE_PRIORITY_MEDIUM, sop_class)) != VP_OK)
+    if ((st = dimse_msg_find_rq(&m, take_message_id(s), DIMSE_PRIORITY_MEDIUM, sop_class)) != VP_OK)
         vp_error_set(err, st, "invalid SOP class %s", sop_class);
     s->on_match = on_match;
     s->match_ctx = ctx;
@@ -954,26 +966,21 @@ static vp_status retrieve(scu *s, uint16_t command, const char *sop_class, const
                           const dcm_dataset *identifier, const scu_retrieve_opts *o,
                           scu_response *rsp, vp_error *err)
 {
-    if (!scu_usable(s))
-        return ended(s, err);
     size_t idx;
-    vp_status cst = context_for(s, sop_class, &idx, err);
-    if (cst != VP_OK)
-        return cst;
     vp_buf id;
-    vp_buf_init(&id, 0);
-    dcm_sink sink = dcm_sink_buf(&id);
-    vp_status st = dcm_dataset_write(identifier, s->pcs[idx].ts, NULL, &sink, err);
+    vp_status st = begin_request(s, sop_class, identifier, &idx, &id, err);
+    if (st != VP_OK) {
+        vp_buf_fini(&id);
+        return st;
+    }
     dimse_msg m;
     uint16_t mid = take_message_id(s);
-    if (st == VP_OK) {
-        st = command == DIMSE_C_MOVE_RQ
-                 ? dimse_msg_move_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class, destination)
-                 : dimse_msg_get_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class);
-        if (st != VP_OK)
-            vp_error_set(err, st, "invalid SOP class or Move Destination '%s'",
-                         destination ? destination : "");
-    }
+    st = command == DIMSE_C_MOVE_RQ
+             ? dimse_msg_move_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class, destination)
+             : dimse_msg_get_rq(&m, mid, DIMSE_PRIORITY_MEDIUM, sop_class);
+    if (st != VP_OK)
+        vp_error_set(err, st, "invalid SOP class or Move Destination '%s'",
+                     destination ? destination : "");
     s->on_progress = o ? o->on_progress : NULL;
     s->on_identifier = o ? o->on_identifier : NULL;
     s->retrieve_ctx = o ? o->ctx : NULL;

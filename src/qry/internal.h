@@ -121,6 +121,8 @@ typedef struct qry_cond {
 
 /* Appends a copy of s (n bytes) as the next parameter. */
 vp_status qry__param_add(qry_cond *c, const char *s, size_t n);
+/* Frees the parameters (not the SQL text, which c only points at). */
+void qry__cond_fini(qry_cond *c);
 
 /* One key value, split into its values (UTF-8, trimmed), borrowed from a buffer. */
 typedef struct qry_values {

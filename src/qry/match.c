@@ -23,6 +23,15 @@
 
 #include "qry/internal.h"
 
+void qry__cond_fini(qry_cond *c)
+{
+    for (size_t i = 0; i < c->n_params; i++)
+        vp_free(c->params[i]);
+    vp_free(c->params);
+    c->params = NULL;
+    c->n_params = c->cap_params = 0;
+}
+
 vp_status qry__param_add(qry_cond *c, const char *s, size_t n)
 {
     if (c->n_params == c->cap_params) {

@@ -142,9 +142,7 @@ static void build_fini(build *b)
 {
     vp_buf_fini(&b->where);
     vp_buf_fini(&b->cols);
-    for (size_t i = 0; i < b->cond.n_params; i++)
-        vp_free(b->cond.params[i]);
-    vp_free(b->cond.params);
+    qry__cond_fini(&b->cond);
     vp_free(b->col_names);
     vp_free(b->col_tags);
     vp_free(b->keys);
