@@ -49,6 +49,8 @@ static const struct command {
      "worklist add [--data DIR] KEYWORD=VALUE... | list [--data DIR] [--all] | "
      "remove [--data DIR] ID|--accession A",
      "Modality Worklist items (Scheduled Procedure Steps) offered to modalities"},
+    {"pixels", app_cmd_pixels, "pixels FILE [--frame N] -o OUT.raw",
+     "decode frame N (0-based) to raw little-endian samples, colour-by-pixel (native, RLE)"},
 };
 
 static void usage(FILE *out)
