@@ -5,8 +5,10 @@
 #   scripts/deps.sh test    plus the peers and tools `make test` uses
 set -eu
 
-BUILD="build-essential cmake python3 pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libinih-dev"
-TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools orthanc"
+BUILD="build-essential cmake python3 pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libinih-dev \
+    libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libspng-dev"
+TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools orthanc \
+    libgdcm-tools libopenjp2-tools openjph-tools"
 
 case "${1:-build}" in
 build) want="$BUILD" ;;

@@ -2,8 +2,10 @@
 /*
  * Frame decoding: one frame of a data set to native little-endian samples, colour-by-pixel.
  * Native transfer syntaxes (PS3.5 8.2, A.1-A.3) are sliced and, for Planar Configuration 1,
- * interleaved (PS3.3 C.7.6.3.1.3); RLE Lossless (PS3.5 A.4.2, Annex G) is decoded here. The
- * other encapsulated syntaxes are left to later decoders.
+ * interleaved (PS3.3 C.7.6.3.1.3). Encapsulated frames (PS3.5 A.4) go to the decoder of their
+ * transfer syntax; for the JPEG family the stream's own SOF marker decides, because objects
+ * labelled baseline but holding a lossless stream (and the reverse) are met in practice and
+ * each decoder only knows its own process.
  */
 #include <string.h>
 
@@ -25,6 +27,84 @@ static vp_status interleave(vp_buf *buf, const img_info *info, vp_error *err)
     return VP_OK;
 }
 
+/* Encapsulated transfer syntaxes and their decoders (PS3.5 A.4, PS3.6 Annex A). */
+enum family { FAM_NONE, FAM_RLE, FAM_JPEG, FAM_JLS, FAM_J2K };
+static const struct {
+    const char *uid;
+    enum family fam;
+} codecs[] = {
+    {"1.2.840.10008.1.2.5", FAM_RLE},     {"1.2.840.10008.1.2.4.50", FAM_JPEG},
+    {"1.2.840.10008.1.2.4.51", FAM_JPEG}, {"1.2.840.10008.1.2.4.57", FAM_JPEG},
+    {"1.2.840.10008.1.2.4.70", FAM_JPEG}, {"1.2.840.10008.1.2.4.80", FAM_JLS},
+    {"1.2.840.10008.1.2.4.81", FAM_JLS},  {"1.2.840.10008.1.2.4.90", FAM_J2K},
+    {"1.2.840.10008.1.2.4.91", FAM_J2K},  {"1.2.840.10008.1.2.4.92", FAM_J2K},
+    {"1.2.840.10008.1.2.4.93", FAM_J2K},  {"1.2.840.10008.1.2.4.201", FAM_J2K},
+    {"1.2.840.10008.1.2.4.202", FAM_J2K}, {"1.2.840.10008.1.2.4.203", FAM_J2K},
+};
+
+static enum family family_of(const char *ts)
+{
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++)
+        if (!strcmp(ts, codecs[i].uid))
+            return codecs[i].fam;
+    return FAM_NONE;
+}
+
+/*
+ * The first start-of-frame marker of a JPEG or JPEG-LS stream (ISO 10918-1 B.1.1.3, Table
+ * B.1; ISO 14495-1 SOF55 = FFF7), or 0 when none is found before the first scan. Markers
+ * with a length are skipped by it; fill bytes (FF FF) are allowed between markers.
+ */
+static int jpeg_sof(const uint8_t *p, size_t len)
+{
+    if (len < 4 || p[0] != 0xFF || p[1] != 0xD8)
+        return 0;
+    size_t i = 2;
+    while (i + 4 <= len) {
+        if (p[i] != 0xFF)
+            return 0;
+        int m = p[i + 1];
+        if (m == 0xFF) {
+            i++;
+            continue;
+        }
+        if ((m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7)
+            return m;
+        if (m == 0xDA || m == 0xD9)
+            return 0;
+        i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
+    }
+    return 0;
+}
+
+static vp_status decode_encapsulated(enum family fam, const char *ts, const vp_buf *enc,
+                                     const img_info *gi, uint8_t *out, img_info *oi, vp_error *err)
+{
+    img_decoder *dec = NULL;
+    if (fam == FAM_JPEG || fam == FAM_JLS) {
+        int sof = jpeg_sof(enc->data, enc->len);
+        if (sof == 0xC0 || sof == 0xC1 || sof == 0xC2)
+            dec = img_jpeg_decode; /* baseline, extended, progressive Huffman DCT */
+        else if (sof == 0xC3)
+            dec = img_jpll_decode; /* lossless Huffman */
+        else if (sof == 0xF7)
+            dec = img_jls_decode;
+        else if (sof)
+            return vp_error_set(err, VP_EUNSUPPORTED,
+                                "unsupported JPEG process (SOF marker FF%02X) in %s", sof,
+                                dcm_uid_lookup(ts) ? dcm_uid_lookup(ts)->name : ts);
+        else
+            return vp_error_set(err, VP_EPARSE, "no JPEG start of frame in a frame of %zu bytes",
+                                enc->len);
+    } else if (fam == FAM_J2K) {
+        dec = img_j2k_decode;
+    } else {
+        *oi = *gi;
+        return img_rle_decode(enc->data, enc->len, gi, out, gi->frame_size, err);
+    }
+    return dec(enc->data, enc->len, gi, out, gi->frame_size, oi, err);
+}
+
 vp_status img_decode_frame(const dcm_dataset *ds, const char *ts, uint32_t n, vp_buf *out,
                            img_info *info, vp_error *err)
 {
@@ -32,8 +112,8 @@ vp_status img_decode_frame(const dcm_dataset *ds, const char *ts, uint32_t n, vp
     if (!ts)
         return vp_error_set(err, VP_EINVAL, "no transfer syntax");
     dcm_ts_info ti = dcm_ts_lookup(ts);
-    bool rle = !strcmp(ts, IMG_RLE_LOSSLESS);
-    if (ti.encapsulated && !rle) {
+    enum family fam = ti.encapsulated ? family_of(ts) : FAM_NONE;
+    if (ti.encapsulated && fam == FAM_NONE) {
         const dcm_uid_entry *u = dcm_uid_lookup(ts);
         return vp_error_set(err, VP_EUNSUPPORTED, "unsupported transfer syntax: %s",
                             u ? u->name : ts);
@@ -45,15 +125,19 @@ vp_status img_decode_frame(const dcm_dataset *ds, const char *ts, uint32_t n, vp
     img_info gi = *img_frames_info(f);
     vp_buf enc;
     vp_buf_init(&enc, 0);
-    if (rle) {
+    if (fam != FAM_NONE) {
         if ((st = img_frames_get(f, n, &enc, err)))
             goto done;
         if ((st = vp_buf_reserve(out, gi.frame_size))) {
             vp_error_set(err, st, "frame of %zu bytes: %s", gi.frame_size, vp_status_name(st));
             goto done;
         }
-        if ((st = img_rle_decode(enc.data, enc.len, &gi, out->data, gi.frame_size, err)))
+        img_info oi = gi;
+        if ((st = decode_encapsulated(fam, ts, &enc, &gi, out->data, &oi, err)))
             goto done;
+        oi.frames = gi.frames;
+        oi.frame_size = gi.frame_size;
+        gi = oi;
         out->len = gi.frame_size;
         out->data[out->len] = 0; /* vp_buf keeps a NUL after its contents */
     } else {

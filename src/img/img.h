@@ -78,6 +78,31 @@ vp_status img_rle_decode(const uint8_t *in, size_t len, const img_info *info, ui
                          size_t out_size, vp_error *err);
 
 /*
+ * Decoders of encapsulated frames. Each takes one frame's compressed stream (its fragments
+ * concatenated) and the geometry the data set declares, checks that the stream's own header
+ * agrees (size, components, precision: VP_EPARSE naming both values otherwise), and writes
+ * info->frame_size bytes to out: little-endian samples of info->bits_allocated bits,
+ * colour-by-pixel, the low info->bits_stored bits significant (bits above may be zero or a
+ * sign extension). out_info receives *info with what changed in decoding: planar
+ * configuration 0 and, when the decoder converted colour, the new photometric interpretation
+ * (e.g. YBR_FULL_422 to RGB). Hostile streams give VP_EPARSE (or VP_ELIMIT), never a write
+ * outside out. VP_EUNSUPPORTED names what is valid but not handled (e.g. 12-bit DCT).
+ */
+typedef vp_status img_decoder(const uint8_t *in, size_t len, const img_info *info, uint8_t *out,
+                              size_t out_size, img_info *out_info, vp_error *err);
+
+/* JPEG baseline and extended DCT, 8-bit (PS3.5 A.4.1; ISO 10918-1 processes 1, 2/4), by
+ * libjpeg-turbo. 12-bit samples give VP_EUNSUPPORTED. */
+img_decoder img_jpeg_decode;
+/* JPEG lossless, non-hierarchical (ISO 10918-1 processes 14 and 14 SV1, Annex H), own code:
+ * predictors 1-7, point transform, 2-16 bits, restart intervals. */
+img_decoder img_jpll_decode;
+/* JPEG-LS lossless and near-lossless (PS3.5 A.4.3; ISO 14495-1), by CharLS. */
+img_decoder img_jls_decode;
+/* JPEG 2000 and High-Throughput JPEG 2000 (PS3.5 A.4.4, A.4.11), by OpenJPEG. */
+img_decoder img_j2k_decode;
+
+/*
  * Frame n (0-based) of ds, encoded in transfer syntax ts, as native little-endian samples,
  * colour-by-pixel (Planar Configuration 0), into out (reset first). Handles Implicit and
  * Explicit VR Little Endian, Deflated (the codec inflated it), Explicit VR Big Endian and RLE

@@ -146,9 +146,12 @@ def test_frame_out_of_range(tmp_path):
 
 
 def test_unsupported_syntax(tmp_path):
-    r = run(["pixels", os.path.join(FILES, "SC_rgb_jpeg_dcmtk.dcm"), "-o", str(tmp_path / "x")])
+    ds = pydicom.dcmread(os.path.join(FILES, "SC_rgb_jpeg_dcmtk.dcm"))
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # video: not an image codec
+    ds.save_as(tmp_path / "mpeg2.dcm")
+    r = run(["pixels", str(tmp_path / "mpeg2.dcm"), "-o", str(tmp_path / "x")])
     assert r.returncode == 1
-    assert "unsupported transfer syntax: JPEG Baseline" in r.stderr
+    assert "unsupported transfer syntax: MPEG2 Main Profile / Main Level" in r.stderr
 
 
 def test_bits_allocated_1_unsupported(tmp_path):

@@ -423,8 +423,9 @@ TEST(decode_unsupported_and_mismatch)
     vp_buf_init(&out, 0);
     vp_error err;
     vp_error_clear(&err);
-    CHECK_INT(img_decode_frame(ds, "1.2.840.10008.1.2.4.50", 0, &out, NULL, &err), VP_EUNSUPPORTED);
-    CHECK_STR(err.msg, "unsupported transfer syntax: JPEG Baseline (Process 1)");
+    CHECK_INT(img_decode_frame(ds, "1.2.840.10008.1.2.4.100", 0, &out, NULL, &err),
+              VP_EUNSUPPORTED);
+    CHECK_STR(err.msg, "unsupported transfer syntax: MPEG2 Main Profile / Main Level");
     /* encapsulated data under a native syntax */
     vp_error_clear(&err);
     dcm_element_add_fragment(px, NULL, 0);
