@@ -27,6 +27,27 @@ static vp_status interleave(vp_buf *buf, const img_info *info, vp_error *err)
     return VP_OK;
 }
 
+/*
+ * Native YBR_FULL_422 to YBR_FULL (PS3.3 C.7.6.3.1.2): each pair of pixels is stored as
+ * Y1 Y2 Cb Cr; both pixels take the pair's chrominance. buf holds the stored frame and has
+ * room for the decoded one; the expansion runs from the end so it can be done in place.
+ */
+static void expand_422(vp_buf *buf, const img_info *info)
+{
+    size_t b = info->bits_allocated / 8, pairs = (size_t)info->rows * info->columns / 2;
+    uint8_t *d = buf->data;
+    for (size_t i = pairs; i-- > 0;) {
+        uint8_t q[16]; /* Y1 Y2 Cb Cr, b bytes each */
+        memcpy(q, d + i * 4 * b, 4 * b);
+        const uint8_t *y1 = q, *y2 = q + b, *cb = q + 2 * b, *cr = q + 3 * b;
+        uint8_t *o = d + i * 6 * b;
+        memcpy(o, y1, b), memcpy(o + b, cb, b), memcpy(o + 2 * b, cr, b);
+        memcpy(o + 3 * b, y2, b), memcpy(o + 4 * b, cb, b), memcpy(o + 5 * b, cr, b);
+    }
+    buf->len = info->frame_size;
+    buf->data[buf->len] = 0;
+}
+
 /* Encapsulated transfer syntaxes and their decoders (PS3.5 A.4, PS3.6 Annex A). */
 enum family { FAM_NONE, FAM_RLE, FAM_JPEG, FAM_JLS, FAM_J2K };
 static const struct {
@@ -143,8 +164,18 @@ vp_status img_decode_frame(const dcm_dataset *ds, const char *ts, uint32_t n, vp
     } else {
         if ((st = img_frames_get(f, n, out, err)))
             goto done;
-        if (gi.planar_configuration == 1 && (st = interleave(out, &gi, err)))
+        if (gi.bits_allocated == 1) {
+            gi.bits_allocated = 8; /* unpacked by img_frames_get, one byte per pixel */
+        } else if (!strcmp(gi.photometric, "YBR_FULL_422")) {
+            if ((st = vp_buf_reserve(out, gi.frame_size - out->len))) {
+                vp_error_set(err, st, "frame of %zu bytes: %s", gi.frame_size, vp_status_name(st));
+                goto done;
+            }
+            expand_422(out, &gi);
+            strcpy(gi.photometric, "YBR_FULL");
+        } else if (gi.planar_configuration == 1 && (st = interleave(out, &gi, err))) {
             goto done;
+        }
     }
     gi.planar_configuration = 0;
     if (info)

@@ -32,6 +32,7 @@ struct img_frames {
     const dcm_element *pixel; /* (7FE0,0010) of ds */
     img_info info;            /* checked geometry */
     bool encapsulated;        /* fragments rather than one value */
+    size_t stored_size;       /* native: bytes of one stored frame (422 and 1-bit differ) */
     struct frame_loc *loc;    /* encapsulated: info.frames entries */
 };
 
@@ -80,14 +81,15 @@ vp_status img_info_get(const dcm_dataset *ds, img_info *info, vp_error *err)
     if (hb != bs - 1)
         return vp_error_set(err, VP_EINVAL, "High Bit (0028,0102) is %lld, expected %lld",
                             (long long)hb, (long long)(bs - 1));
-    /* PS3.5 8.1.1 allows Bits Allocated 1 or a multiple of 8; 1 (bit-packed overlays-style
-     * frames) and 64 are valid but not handled yet. */
+    /* PS3.5 8.1.1 allows Bits Allocated 1 or a multiple of 8. 1 is bit-packed (segmentation
+     * and some old CR/ultrasound masks): frames are given unpacked, one byte per pixel. 24
+     * and 64 are valid but nobody writes them for images. */
     if (ba % 8 != 0 && ba != 1)
         return vp_error_set(err, VP_EINVAL,
                             "Bits Allocated (0028,0100) is %lld, expected 1 or "
                             "a multiple of 8",
                             (long long)ba);
-    if (ba != 8 && ba != 16 && ba != 32)
+    if (ba != 1 && ba != 8 && ba != 16 && ba != 32)
         return vp_error_set(err, VP_EUNSUPPORTED, "Bits Allocated %lld not supported",
                             (long long)ba);
     if (dcm_dataset_copy_str(ds, TAG_PHOTOMETRIC, info->photometric, sizeof info->photometric))
@@ -108,7 +110,7 @@ vp_status img_info_get(const dcm_dataset *ds, img_info *info, vp_error *err)
                             (long long)spp);
     size_t frame, total;
     if (vp_mul_size((size_t)rows, (size_t)cols, &frame) ||
-        vp_mul_size(frame, (size_t)spp * (size_t)(ba / 8), &frame) ||
+        vp_mul_size(frame, (size_t)spp * (size_t)(ba == 1 ? 1 : ba / 8), &frame) ||
         vp_mul_size(frame, (size_t)nf, &total) || total > UINT32_MAX)
         return vp_error_set(err, VP_ELIMIT,
                             "pixel data of %lld x %lld x %lld samples x %lld bits x %lld frames "
@@ -159,7 +161,31 @@ static uint32_t fragment_at(const uint64_t *pos, size_t n, uint64_t off)
     return lo < n && pos[lo] == off ? (uint32_t)lo : 0;
 }
 
-static vp_status locate_frames(img_frames *f, vp_error *err)
+/* Whether a fragment begins a JPEG / JPEG-LS stream (SOI, ISO 10918-1 B.2.1) or a JPEG 2000
+ * codestream (SOC then SIZ, ISO 15444-1 A.4.1) or JP2 file (signature box). */
+static bool starts_stream(const uint8_t *p, uint32_t len)
+{
+    static const uint8_t jp2[] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' '};
+    return (len >= 2 && p[0] == 0xFF && p[1] == 0xD8) ||
+           (len >= 4 && p[0] == 0xFF && p[1] == 0x4F && p[2] == 0xFF && p[3] == 0x51) ||
+           (len >= 8 && !memcmp(p, jp2, 8));
+}
+
+/* Transfer syntaxes whose frames can be found by their first bytes (PS3.5 A.4.1, A.4.3,
+ * A.4.4, A.4.11): JPEG, JPEG-LS, JPEG 2000, HTJ2K. */
+static bool self_delimiting(const char *ts)
+{
+    static const char *const suffix[] = {"50", "51", "57", "70",  "80",  "81", "90",
+                                         "91", "92", "93", "201", "202", "203"};
+    if (!ts || strncmp(ts, "1.2.840.10008.1.2.4.", 20))
+        return false;
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++)
+        if (!strcmp(ts + 20, suffix[i]))
+            return true;
+    return false;
+}
+
+static vp_status locate_frames(img_frames *f, const char *ts, vp_error *err)
 {
     const dcm_element *px = f->pixel;
     size_t n = dcm_element_fragment_count(px); /* including the Basic Offset Table */
@@ -238,6 +264,32 @@ static vp_status locate_frames(img_frames *f, vp_error *err)
     } else if (n - 1 == frames) {
         for (uint32_t i = 0; i < frames; i++)
             f->loc[i] = (struct frame_loc){i + 1, 1, UINT64_MAX};
+    } else if (self_delimiting(ts)) {
+        /* No table and several fragments per frame: PS3.5 A.4 lets a frame span fragments,
+         * and the JPEG family's streams announce their own start, so each fragment that
+         * begins a stream begins a frame (what dcmtk and GDCM do). */
+        uint32_t k = 0;
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t len;
+            const uint8_t *p = dcm_element_fragment(px, i, &len, NULL);
+            bool start = p && starts_stream(p, len);
+            if (i == 1 && !start)
+                break;
+            if (start) {
+                if (k == frames) {
+                    k++;
+                    break;
+                }
+                f->loc[k++] = (struct frame_loc){i, 1, UINT64_MAX};
+            } else {
+                f->loc[k - 1].count++;
+            }
+        }
+        if (k != frames)
+            st = vp_error_set(err, VP_EPARSE,
+                              "%u frames in %zu fragments without an offset table, and the "
+                              "fragments do not begin exactly %u streams",
+                              frames, n - 1, frames);
     } else {
         st = vp_error_set(err, VP_EPARSE,
                           "%u frames in %zu fragments without an offset table: cannot tell "
@@ -274,12 +326,37 @@ vp_status img_frames_open(const dcm_dataset *ds, const char *ts, img_frames **ou
         goto fail;
     }
     if (f->encapsulated) {
-        if ((st = locate_frames(f, err)))
+        if (f->info.bits_allocated == 1) {
+            st = vp_error_set(err, VP_EUNSUPPORTED,
+                              "Bits Allocated 1 in encapsulated pixel data not supported");
+            goto fail;
+        }
+        if ((st = locate_frames(f, ts, err)))
             goto fail;
     } else {
         /* PS3.5 8.1.1: frames follow one another with no padding; one trailing pad byte may
-         * make the value even, so the value may be longer but never shorter. */
-        uint64_t need = (uint64_t)f->info.frame_size * f->info.frames;
+         * make the value even, so the value may be longer but never shorter. Bit-packed
+         * frames (Bits Allocated 1) follow one another bit by bit, so one may start inside
+         * a byte. YBR_FULL_422 stores two luminance and one pair of chrominance samples per
+         * two pixels (PS3.3 C.7.6.3.1.2), two thirds of the decoded size. */
+        const img_info *gi = &f->info;
+        uint64_t need;
+        if (gi->bits_allocated == 1) {
+            f->stored_size = 0;
+            need = ((uint64_t)gi->rows * gi->columns * gi->samples_per_pixel * gi->frames + 7) / 8;
+        } else if (!strcmp(gi->photometric, "YBR_FULL_422")) {
+            if (gi->columns % 2) {
+                st = vp_error_set(err, VP_EPARSE,
+                                  "YBR_FULL_422 needs an even number of Columns, not %u",
+                                  gi->columns);
+                goto fail;
+            }
+            f->stored_size = gi->frame_size / 3 * 2;
+            need = (uint64_t)f->stored_size * gi->frames;
+        } else {
+            f->stored_size = gi->frame_size;
+            need = (uint64_t)f->stored_size * gi->frames;
+        }
         if (!dcm_element_value(px) || dcm_element_length(px) < need) {
             st = vp_error_set(err, VP_EPARSE,
                               "Pixel Data (7FE0,0010) has %u bytes, %u frames need %llu",
@@ -318,8 +395,21 @@ vp_status img_frames_get(const img_frames *f, uint32_t n, vp_buf *out, vp_error 
     if (n >= f->info.frames)
         return vp_error_set(err, VP_EINVAL, "frame %u out of range (%u frames)", n, f->info.frames);
     vp_status st;
-    if (!f->encapsulated) {
+    if (!f->encapsulated && f->info.bits_allocated == 1) {
+        /* PS3.5 D.2: the first pixel in the least significant bit of the first byte. */
         size_t sz = f->info.frame_size;
+        uint64_t bit = (uint64_t)n * sz;
+        const uint8_t *p = dcm_element_value(f->pixel);
+        if ((st = vp_buf_reserve(out, sz)))
+            return vp_error_set(err, st, "frame of %zu bytes: %s", sz, vp_status_name(st));
+        for (size_t i = 0; i < sz; i++, bit++)
+            out->data[i] = (uint8_t)(p[bit >> 3] >> (bit & 7) & 1);
+        out->len = sz;
+        out->data[sz] = 0;
+        return VP_OK;
+    }
+    if (!f->encapsulated) {
+        size_t sz = f->stored_size;
         const uint8_t *p = dcm_element_value(f->pixel) + (size_t)n * sz;
         /* Big endian needs nothing more: the codec already swapped OW by 16-bit words and
          * left OB as bytes (PS3.5 7.3, A.3), as dcmtk does. A 32-bit sample in OW thus keeps

@@ -154,6 +154,22 @@ def test_unsupported_syntax(tmp_path):
     assert "unsupported transfer syntax: MPEG2 Main Profile / Main Level" in r.stderr
 
 
-def test_bits_allocated_1_unsupported(tmp_path):
-    r = run(["pixels", os.path.join(FILES, "liver_expb_1frame.dcm"), "-o", str(tmp_path / "x")])
-    assert r.returncode == 1 and "Bits Allocated 1 not supported" in r.stderr
+@pytest.mark.parametrize("name", ["liver_1frame.dcm", "liver_expb_1frame.dcm"])
+def test_bits_allocated_1(tmp_path, name):
+    """Bit-packed frames come out one byte per pixel, as pydicom unpacks them."""
+    r = run(["pixels", os.path.join(FILES, name), "-o", str(tmp_path / "x")])
+    assert r.returncode == 0, r.describe()
+    assert "bits_allocated=8 bits_stored=1" in r.text
+    want = pydicom.dcmread(os.path.join(FILES, name)).pixel_array.astype(np.uint8)
+    got = np.fromfile(tmp_path / "x", dtype=np.uint8)
+    assert want.sum() > 1000 and np.array_equal(want.ravel(), got)
+
+
+def test_ybr_full_422_native(tmp_path):
+    """Native YBR_FULL_422 is expanded to YBR_FULL, as pydicom does."""
+    name = os.path.join(FILES, "SC_ybr_full_422_uncompressed.dcm")
+    r = run(["pixels", name, "-o", str(tmp_path / "x")])
+    assert r.returncode == 0, r.describe()
+    assert "photometric=YBR_FULL " in r.text
+    want = pydicom.dcmread(name).pixel_array
+    assert np.array_equal(want.ravel(), np.fromfile(tmp_path / "x", dtype=np.uint8))

@@ -208,7 +208,7 @@ TEST(info_checks)
     expect_info(image(5, 5, 3, 8, "MONOCHROME2", NULL), VP_EINVAL, "needs 1");
     expect_info(image(5, 5, 1, 8, "RGB", NULL), VP_EINVAL, "needs 3");
     expect_info(image(5, 5, 1, 12, "MONOCHROME2", NULL), VP_EINVAL, "multiple of 8");
-    expect_info(image(5, 5, 1, 1, "MONOCHROME2", NULL), VP_EUNSUPPORTED, "Bits Allocated 1");
+    expect_info(image(5, 5, 1, 24, "MONOCHROME2", NULL), VP_EUNSUPPORTED, "Bits Allocated 24");
     ds = image(5, 5, 1, 8, "MONOCHROME2", NULL);
     dcm_dataset_set_u16(ds, T(0x0028, 0x0101), 12);
     expect_info(ds, VP_EINVAL, "Bits Stored (0028,0101) is 12, expected 1..8");
@@ -473,6 +473,43 @@ TEST(native_frames)
     vp_error_clear(&err);
     CHECK_OK(img_decode_frame(ds, DCM_TS_EXPLICIT_BE, 0, &out, NULL, &err));
     CHECK_MEM(out.data, out.len, w32, 4);
+    dcm_dataset_free(ds);
+
+    /* Bits Allocated 1: 3 frames of 2 x 2 packed bit by bit, first pixel in bit 0 (PS3.5
+     * D.2); frame 1 starts at bit 4 and frame 2 in the second byte. */
+    ds = image(2, 2, 1, 1, "MONOCHROME2", "3");
+    const uint8_t bits[] = {0x9A, 0x0C};
+    dcm_dataset_set(ds, DCM_TAG_PIXEL_DATA, DCM_VR_OB, bits, 2, NULL);
+    const uint8_t f0[] = {0, 1, 0, 1}, f1[] = {1, 0, 0, 1}, f2[] = {0, 0, 1, 1};
+    const uint8_t *fw[] = {f0, f1, f2};
+    for (uint32_t i = 0; i < 3; i++) {
+        vp_error_clear(&err);
+        CHECK_OK(img_decode_frame(ds, DCM_TS_EXPLICIT_LE, i, &out, &info, &err));
+        CHECK_MEM(out.data, out.len, fw[i], 4);
+        CHECK_INT(info.bits_allocated, 8);
+        CHECK_INT(info.bits_stored, 1);
+    }
+    dcm_dataset_set(ds, DCM_TAG_PIXEL_DATA, DCM_VR_OB, bits, 1, NULL);
+    vp_error_clear(&err);
+    CHECK_INT(img_decode_frame(ds, DCM_TS_EXPLICIT_LE, 0, &out, NULL, &err), VP_EPARSE);
+    dcm_dataset_free(ds);
+
+    /* YBR_FULL_422 (PS3.3 C.7.6.3.1.2): Y1 Y2 Cb Cr per pair of pixels, decoded to
+     * YBR_FULL with the pair's chrominance on both */
+    ds = image(1, 4, 3, 8, "YBR_FULL_422", NULL);
+    const uint8_t ybr[] = {10, 20, 100, 200, 30, 40, 101, 201};
+    dcm_dataset_set(ds, DCM_TAG_PIXEL_DATA, DCM_VR_OB, ybr, sizeof ybr, NULL);
+    vp_error_clear(&err);
+    CHECK_OK(img_decode_frame(ds, DCM_TS_EXPLICIT_LE, 0, &out, &info, &err));
+    const uint8_t full[] = {10, 100, 200, 20, 100, 200, 30, 101, 201, 40, 101, 201};
+    CHECK_MEM(out.data, out.len, full, sizeof full);
+    CHECK_STR(info.photometric, "YBR_FULL");
+    dcm_dataset_free(ds);
+    ds = image(1, 3, 3, 8, "YBR_FULL_422", NULL);
+    dcm_dataset_set(ds, DCM_TAG_PIXEL_DATA, DCM_VR_OB, ybr, 6, NULL);
+    vp_error_clear(&err);
+    CHECK_INT(img_decode_frame(ds, DCM_TS_EXPLICIT_LE, 0, &out, NULL, &err), VP_EPARSE);
+    CHECK_STR(err.msg, "YBR_FULL_422 needs an even number of Columns, not 3");
     vp_buf_fini(&out);
     dcm_dataset_free(ds);
 }
