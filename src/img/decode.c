@@ -71,6 +71,14 @@ static enum family family_of(const char *ts)
     return FAM_NONE;
 }
 
+bool img_can_decode(const char *ts)
+{
+    if (!ts)
+        return false;
+    dcm_ts_info ti = dcm_ts_lookup(ts);
+    return ti.known && (!ti.encapsulated || family_of(ts) != FAM_NONE);
+}
+
 /*
  * The first start-of-frame marker of a JPEG or JPEG-LS stream (ISO 10918-1 B.1.1.3, Table
  * B.1; ISO 14495-1 SOF55 = FFF7), or 0 when none is found before the first scan. Markers

@@ -185,6 +185,55 @@ static bool self_delimiting(const char *ts)
     return false;
 }
 
+/* Frames without a usable offset table (PS3.5 A.4): one frame takes every fragment, or one
+ * fragment per frame, or, for the JPEG family's self-delimiting streams, each fragment that
+ * begins a stream begins a frame. */
+static vp_status by_fragments(img_frames *f, const char *ts, size_t n, vp_error *err)
+{
+    const dcm_element *px = f->pixel;
+    uint32_t frames = f->info.frames;
+    if (frames == 1) {
+        f->loc[0] = (struct frame_loc){1, (uint32_t)(n - 1), UINT64_MAX};
+        return VP_OK;
+    }
+    if (n - 1 == frames) {
+        for (uint32_t i = 0; i < frames; i++)
+            f->loc[i] = (struct frame_loc){i + 1, 1, UINT64_MAX};
+        return VP_OK;
+    }
+    if (!self_delimiting(ts))
+        return vp_error_set(err, VP_EPARSE,
+                            "%u frames in %zu fragments without an offset table: cannot tell "
+                            "where frames start",
+                            frames, n - 1);
+    /* PS3.5 A.4 lets a frame span fragments, and the JPEG family's streams announce their
+     * own start, so each fragment that begins a stream begins a frame (what dcmtk and GDCM
+     * do). */
+    uint32_t k = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t len;
+        const uint8_t *p = dcm_element_fragment(px, i, &len, NULL);
+        bool start = p && starts_stream(p, len);
+        if (i == 1 && !start)
+            break;
+        if (start) {
+            if (k == frames) {
+                k++;
+                break;
+            }
+            f->loc[k++] = (struct frame_loc){i, 1, UINT64_MAX};
+        } else {
+            f->loc[k - 1].count++;
+        }
+    }
+    if (k != frames)
+        return vp_error_set(err, VP_EPARSE,
+                            "%u frames in %zu fragments without an offset table, and the "
+                            "fragments do not begin exactly %u streams",
+                            frames, n - 1, frames);
+    return VP_OK;
+}
+
 static vp_status locate_frames(img_frames *f, const char *ts, vp_error *err)
 {
     const dcm_element *px = f->pixel;
@@ -241,7 +290,7 @@ static vp_status locate_frames(img_frames *f, const char *ts, vp_error *err)
             st = vp_error_set(err, VP_EPARSE,
                               "Basic Offset Table length %u, expected %llu for %u frames", bot_len,
                               (unsigned long long)frames * 4, frames);
-            goto done;
+            goto bad_table;
         }
         if ((st = fragment_positions(px, &pos, err)))
             goto done;
@@ -252,49 +301,25 @@ static vp_status locate_frames(img_frames *f, const char *ts, vp_error *err)
                                   "Basic Offset Table entry %u (%u) is not the start of a "
                                   "fragment after the previous frame's",
                                   i, vp_le32(bot + 4 * i));
-                goto done;
+                goto bad_table;
             }
             f->loc[i] = (struct frame_loc){k, 0, UINT64_MAX};
             if (i > 0)
                 f->loc[i - 1].count = k - f->loc[i - 1].first;
         }
         f->loc[frames - 1].count = (uint32_t)n - f->loc[frames - 1].first;
-    } else if (frames == 1) {
-        f->loc[0] = (struct frame_loc){1, (uint32_t)(n - 1), UINT64_MAX};
-    } else if (n - 1 == frames) {
-        for (uint32_t i = 0; i < frames; i++)
-            f->loc[i] = (struct frame_loc){i + 1, 1, UINT64_MAX};
-    } else if (self_delimiting(ts)) {
-        /* No table and several fragments per frame: PS3.5 A.4 lets a frame span fragments,
-         * and the JPEG family's streams announce their own start, so each fragment that
-         * begins a stream begins a frame (what dcmtk and GDCM do). */
-        uint32_t k = 0;
-        for (uint32_t i = 1; i < n; i++) {
-            uint32_t len;
-            const uint8_t *p = dcm_element_fragment(px, i, &len, NULL);
-            bool start = p && starts_stream(p, len);
-            if (i == 1 && !start)
-                break;
-            if (start) {
-                if (k == frames) {
-                    k++;
-                    break;
-                }
-                f->loc[k++] = (struct frame_loc){i, 1, UINT64_MAX};
-            } else {
-                f->loc[k - 1].count++;
-            }
-        }
-        if (k != frames)
-            st = vp_error_set(err, VP_EPARSE,
-                              "%u frames in %zu fragments without an offset table, and the "
-                              "fragments do not begin exactly %u streams",
-                              frames, n - 1, frames);
     } else {
-        st = vp_error_set(err, VP_EPARSE,
-                          "%u frames in %zu fragments without an offset table: cannot tell "
-                          "where frames start",
-                          frames, n - 1);
+        st = by_fragments(f, ts, n, err);
+    }
+    goto done;
+bad_table:
+    /* A table that contradicts the fragments is a writer's bug (some GDCM versions wrote one
+     * entry too many, each off by one); when the fragments themselves show the frames, use
+     * them, as dcmtk does, and keep the table's error otherwise. */
+    {
+        vp_error alt = {0};
+        if (by_fragments(f, ts, n, &alt) == VP_OK)
+            st = VP_OK;
     }
 done:
     vp_free(pos);

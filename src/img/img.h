@@ -78,6 +78,22 @@ vp_status img_rle_decode(const uint8_t *in, size_t len, const img_info *info, ui
                          size_t out_size, vp_error *err);
 
 /*
+ * Encodes one native frame (little-endian, colour-by-pixel, info->frame_size bytes, as
+ * img_decode_frame gives it) as an RLE Lossless frame (PS3.5 Annex G): one segment per byte
+ * of each sample, each row packed on its own (G.3.1), each segment of even length. out is
+ * reset first. VP_EUNSUPPORTED when the frame needs more than 15 segments.
+ */
+vp_status img_rle_encode(const uint8_t *px, size_t len, const img_info *info, vp_buf *out,
+                         vp_error *err);
+
+/*
+ * Encodes one native frame (as img_rle_encode takes it) as a JPEG-LS stream (PS3.5 A.4.3; ISO
+ * 14495-1) by CharLS: near 0 is lossless, near > 0 the near-lossless error bound.
+ */
+vp_status img_jls_encode(const uint8_t *px, size_t len, const img_info *info, int near, vp_buf *out,
+                         vp_error *err);
+
+/*
  * Decoders of encapsulated frames. Each takes one frame's compressed stream (its fragments
  * concatenated) and the geometry the data set declares, checks that the stream's own header
  * agrees (size, components, precision: VP_EPARSE naming both values otherwise), and writes
@@ -102,6 +118,10 @@ img_decoder img_jls_decode;
 /* JPEG 2000 and High-Throughput JPEG 2000 (PS3.5 A.4.4, A.4.11), by OpenJPEG. */
 img_decoder img_j2k_decode;
 
+/* Whether img_decode_frame handles transfer syntax ts (native ones and the encapsulated ones
+ * with a decoder; a JPEG stream may still turn out to be of an unsupported process). */
+bool img_can_decode(const char *ts);
+
 /*
  * Frame n (0-based) of ds, encoded in transfer syntax ts, as native little-endian samples,
  * colour-by-pixel (Planar Configuration 0), into out (reset first). Handles Implicit and
@@ -111,5 +131,28 @@ img_decoder img_j2k_decode;
  */
 vp_status img_decode_frame(const dcm_dataset *ds, const char *ts, uint32_t n, vp_buf *out,
                            img_info *info, vp_error *err);
+
+/* Options of img_transcode. */
+typedef struct img_transcode_opts {
+    int near; /* JPEG-LS Near-Lossless (1.2.840.10008.1.2.4.81): error bound, > 0 */
+} img_transcode_opts;
+
+/* Whether img_transcode can write transfer syntax ts: every native one, RLE Lossless,
+ * JPEG-LS Lossless and Near-Lossless. */
+bool img_transcode_can_write(const char *ts);
+
+/*
+ * Re-encodes the Pixel Data of ds, held in transfer syntax from, for transfer syntax to, in
+ * place; the caller then writes ds in `to`. Native to native changes nothing (the writer
+ * handles byte order). Otherwise every frame is decoded and written native, RLE or JPEG-LS
+ * (one fragment per frame, with a Basic Offset Table when there are several), the Extended
+ * Offset Table is dropped, Photometric Interpretation becomes the decoded one (RGB after a
+ * JPEG YCbCr stream, YBR_FULL after native YBR_FULL_422) with Planar Configuration 0, bits
+ * above High Bit are cleared or sign-extended, and Lossy Image Compression is set with its
+ * method when the source or the target is lossy (PS3.3 C.7.6.1.1.5). ds is unchanged when a
+ * frame cannot be decoded or encoded.
+ */
+vp_status img_transcode(dcm_dataset *ds, const char *from, const char *to,
+                        const img_transcode_opts *opts, vp_error *err);
 
 #endif /* VP_IMG_H */

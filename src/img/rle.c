@@ -6,6 +6,8 @@
  * for wider samples one per byte of each component, most significant byte first (G.2). The
  * planes are recombined here into little-endian samples, colour-by-pixel.
  */
+#include <string.h>
+
 #include "img/img.h"
 
 #define RLE_HEADER 64
@@ -100,5 +102,88 @@ vp_status img_rle_decode(const uint8_t *in, size_t len, const img_info *info, ui
         if (st)
             return st;
     }
+    return VP_OK;
+}
+
+/*
+ * RLE Lossless encoder (PS3.5 G.3.1, G.4, G.5). Worst case per row: one header byte per 128
+ * literal bytes, so the output is bounded before encoding and written without checks.
+ */
+
+/* PackBits of n bytes taken every stride-th from in; returns bytes written to out. Runs of
+ * two or more equal bytes replicate (a two-byte run costs the same as a literal pair but
+ * ends a literal run, which most encoders only do at three; two is as small and simpler).
+ * G.3.1: each row is encoded separately, so a run never crosses a row's end. */
+static size_t pack_row(const uint8_t *in, size_t n, size_t stride, uint8_t *out)
+{
+    size_t o = 0, i = 0;
+    while (i < n) {
+        size_t run = 1;
+        uint8_t b = in[i * stride];
+        while (i + run < n && run < 128 && in[(i + run) * stride] == b)
+            run++;
+        if (run >= 2) {
+            out[o++] = (uint8_t)(int8_t)(1 - (int)run); /* -1..-127: repeat 1 - h times */
+            out[o++] = b;
+            i += run;
+            continue;
+        }
+        /* literal: up to the next pair of equal bytes, at most 128 (at least one: the byte
+         * at i differs from the next, or the run above would have been two) */
+        size_t start = i, k = 0;
+        while (i < n && k < 128 && !(i + 1 < n && in[i * stride] == in[(i + 1) * stride])) {
+            i++;
+            k++;
+        }
+        out[o++] = (uint8_t)(k - 1);
+        for (size_t j = 0; j < k; j++)
+            out[o++] = in[(start + j) * stride];
+    }
+    return o;
+}
+
+vp_status img_rle_encode(const uint8_t *px, size_t len, const img_info *info, vp_buf *out,
+                         vp_error *err)
+{
+    vp_buf_reset(out);
+    size_t bytes = info->bits_allocated / 8, spp = info->samples_per_pixel;
+    size_t nseg = bytes * spp, rows = info->rows, cols = info->columns;
+    if ((info->bits_allocated != 8 && info->bits_allocated != 16 && info->bits_allocated != 32) ||
+        nseg > RLE_MAX_SEGMENTS)
+        return vp_error_set(err, VP_EUNSUPPORTED,
+                            "RLE Lossless cannot hold %zu samples of %u bits (15 segments at most)",
+                            spp, info->bits_allocated);
+    if (len != info->frame_size)
+        return vp_error_set(err, VP_EINVAL, "frame has %zu bytes, geometry needs %zu", len,
+                            info->frame_size);
+    /* Bound: header + per segment (rows x (cols + cols/128 + 1) + 1 pad). */
+    size_t per_row = cols + cols / 128 + 1, bound;
+    if (vp_mul_size(per_row, rows, &bound) || vp_add_size(bound, 1, &bound) ||
+        vp_mul_size(bound, nseg, &bound) || vp_add_size(bound, RLE_HEADER, &bound))
+        return vp_error_set(err, VP_ELIMIT, "frame too large");
+    vp_status st = vp_buf_reserve(out, bound);
+    if (st)
+        return vp_error_set(err, st, "RLE frame of up to %zu bytes: %s", bound, vp_status_name(st));
+    uint8_t *o = out->data;
+    memset(o, 0, RLE_HEADER);
+    vp_put_le32(o, (uint32_t)nseg);
+    size_t pos = RLE_HEADER, stride = nseg;
+    for (size_t s = 0; s < spp; s++) {
+        /* G.2: per sample, the most significant byte's segment first. Little-endian
+         * colour-by-pixel input: byte b of sample s of pixel p is at (p * spp + s) * bytes + b. */
+        for (size_t b = bytes; b-- > 0;) {
+            size_t seg = s * bytes + (bytes - 1 - b);
+            if (pos > UINT32_MAX)
+                return vp_error_set(err, VP_ELIMIT, "RLE frame over 4 GiB");
+            vp_put_le32(o + 4 + 4 * seg, (uint32_t)pos);
+            const uint8_t *base = px + s * bytes + b;
+            for (size_t r = 0; r < rows; r++)
+                pos += pack_row(base + r * cols * stride, cols, stride, o + pos);
+            if (pos % 2) /* G.4: each segment even in length */
+                o[pos++] = 0;
+        }
+    }
+    out->len = pos;
+    out->data[pos] = 0;
     return VP_OK;
 }

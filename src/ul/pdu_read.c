@@ -147,7 +147,7 @@ static vp_status count_items(parse_ctx *c, ul_reader r, uint8_t type, size_t *co
 {
     *count = 0;
     while (ul_reader_left(&r) > 0) {
-        uint8_t t;
+        uint8_t t = 0;
         ul_reader body;
         vp_status st = next_item(c, &r, &t, &body);
         if (st != VP_OK)

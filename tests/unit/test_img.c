@@ -324,11 +324,20 @@ TEST(frames_basic_offset_table)
     check_frame(ds, 1, 100);
     dcm_dataset_free(ds);
 
-    /* an offset that is not a fragment start */
+    /* an offset that is not a fragment start: with one fragment per frame the fragments
+     * show the frames (as dcmtk reads such files); with more, the table's error stands */
     ds = rle_image("2", &px);
     vp_put_le32(bot + 4, 12);
     dcm_element_add_fragment(px, bot, 8);
     dcm_element_add_fragment(px, f0, n0);
+    dcm_element_add_fragment(px, f1, n1);
+    check_frame(ds, 0, 1);
+    check_frame(ds, 1, 100);
+    dcm_dataset_free(ds);
+    ds = rle_image("2", &px);
+    dcm_element_add_fragment(px, bot, 8);
+    dcm_element_add_fragment(px, f0, 40);
+    dcm_element_add_fragment(px, f0 + 40, n0 - 40);
     dcm_element_add_fragment(px, f1, n1);
     check_frame_fails(ds, 1, VP_EPARSE, "Basic Offset Table entry 1 (12)");
     dcm_dataset_free(ds);
@@ -346,7 +355,8 @@ TEST(frames_basic_offset_table)
     vp_put_le32(bot + 4, 0);
     dcm_element_add_fragment(px, bot, 8);
     dcm_element_add_fragment(px, f0, n0);
-    dcm_element_add_fragment(px, f1, n1);
+    dcm_element_add_fragment(px, f1, 40);
+    dcm_element_add_fragment(px, f1 + 40, n1 - 40);
     check_frame_fails(ds, 0, VP_EPARSE, "entry 0");
     dcm_dataset_free(ds);
 }
@@ -514,6 +524,60 @@ TEST(native_frames)
     dcm_dataset_free(ds);
 }
 
+/* img_rle_encode then img_rle_decode gives the frame back, for every sample width, 1 and 3
+ * samples, rows of 1..300 columns (runs over the 128-byte limit), noise and flat areas. */
+TEST(rle_round_trip)
+{
+    static const unsigned widths[] = {1, 2, 127, 128, 129, 257, 300};
+    static const unsigned bits[] = {8, 16, 32};
+    uint32_t seed = 12345;
+    vp_buf enc;
+    vp_buf_init(&enc, 0);
+    vp_error err;
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+        for (size_t b = 0; b < 3; b++)
+            for (unsigned spp = 1; spp <= 3; spp += 2) {
+                img_info info = {.rows = 3,
+                                 .columns = widths[w],
+                                 .samples_per_pixel = spp,
+                                 .bits_allocated = bits[b],
+                                 .bits_stored = bits[b]};
+                info.frame_size = (size_t)info.rows * info.columns * spp * bits[b] / 8;
+                uint8_t *px = malloc(info.frame_size), *back = malloc(info.frame_size);
+                for (size_t i = 0; i < info.frame_size; i++) {
+                    seed = seed * 1103515245u + 12345u;
+                    /* a third flat, the rest noise */
+                    px[i] = (i / 7) % 3 == 0 ? 0x55 : (uint8_t)(seed >> 16);
+                }
+                vp_error_clear(&err);
+                CHECK_OK(img_rle_encode(px, info.frame_size, &info, &enc, &err));
+                CHECK(enc.len % 2 == 0);
+                CHECK_OK(img_rle_decode(enc.data, enc.len, &info, back, info.frame_size, &err));
+                CHECK_MEM(back, info.frame_size, px, info.frame_size);
+                free(px);
+                free(back);
+            }
+    /* flat rows: two bytes per 128 pixels per segment */
+    img_info info = {.rows = 2,
+                     .columns = 256,
+                     .samples_per_pixel = 1,
+                     .bits_allocated = 8,
+                     .bits_stored = 8,
+                     .frame_size = 512};
+    uint8_t flat[512];
+    memset(flat, 9, sizeof flat);
+    CHECK_OK(img_rle_encode(flat, sizeof flat, &info, &enc, &err));
+    CHECK_INT(enc.len, 64 + 2 * 2 * 2);
+    /* too many segments, wrong length */
+    info.samples_per_pixel = 4;
+    info.bits_allocated = 32;
+    CHECK_INT(img_rle_encode(flat, sizeof flat, &info, &enc, &err), VP_EUNSUPPORTED);
+    info.samples_per_pixel = 1;
+    info.bits_allocated = 8;
+    CHECK_INT(img_rle_encode(flat, 511, &info, &enc, &err), VP_EINVAL);
+    vp_buf_fini(&enc);
+}
+
 TEST(allocation_failures)
 {
     /* Every allocation failing in turn gives VP_ENOMEM (or success), never a leak or crash. */
@@ -559,6 +623,7 @@ int main(void)
     RUN(decode_rle_corrupt_frame_in_dataset);
     RUN(decode_unsupported_and_mismatch);
     RUN(native_frames);
+    RUN(rle_round_trip);
     RUN(allocation_failures);
     DONE();
 }
