@@ -12,5 +12,6 @@ int app_cmd_check(int argc, char **argv);
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_worklist(int argc, char **argv);
 int app_cmd_pixels(int argc, char **argv);
+int app_cmd_render(int argc, char **argv);
 
 #endif

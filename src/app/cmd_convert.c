@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `vetpacs convert`: read DICOM files and write them back as Part 10 in a chosen native
- * transfer syntax (or the one they had). Several inputs go into an output folder, so one
- * process can rewrite a whole corpus.
+ * `vetpacs convert`: read DICOM files and write them back as Part 10 in a chosen transfer
+ * syntax (or the one they had): any native one, RLE Lossless or JPEG-LS, compressed pixel
+ * data decoded first when needed (img_transcode). Several inputs go into an output folder,
+ * so one process can rewrite a whole corpus.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "app/app.h"
 #include "dcm/dcm.h"
+#include "img/img.h"
 
 static const char *ts_from_name(const char *name)
 {
@@ -25,11 +27,17 @@ static const char *ts_from_name(const char *name)
         return DCM_TS_EXPLICIT_BE;
     if (!strcmp(name, "deflated"))
         return DCM_TS_DEFLATED_LE;
+    if (!strcmp(name, "rle"))
+        return IMG_RLE_LOSSLESS;
+    if (!strcmp(name, "jpeg-ls"))
+        return "1.2.840.10008.1.2.4.80";
+    if (!strcmp(name, "jpeg-ls-near"))
+        return "1.2.840.10008.1.2.4.81";
     return name; /* a UID */
 }
 
 static int convert_one(const char *in, const char *out, const char *ts, const dcm_write_opts *wo,
-                       bool sync)
+                       const img_transcode_opts *to, bool sync)
 {
     dcm_file *f;
     vp_error err;
@@ -41,7 +49,10 @@ static int convert_one(const char *in, const char *out, const char *ts, const dc
     const char *target = ts ? ts : dcm_file_transfer_syntax(f);
     vp_error_clear(&err);
     int rc = 0;
-    if (dcm_file_write(out, dcm_file_meta(f), dcm_file_dataset(f), target, wo, sync, &err)) {
+    if (img_transcode(dcm_file_dataset(f), dcm_file_transfer_syntax(f), target, to, &err)) {
+        fprintf(stderr, "vetpacs convert: %s: %s\n", in, err.msg);
+        rc = 1;
+    } else if (dcm_file_write(out, dcm_file_meta(f), dcm_file_dataset(f), target, wo, sync, &err)) {
         fprintf(stderr, "vetpacs convert: %s: %s\n", in, err.msg);
         rc = 1;
     }
@@ -53,6 +64,7 @@ int app_cmd_convert(int argc, char **argv)
 {
     const char *ts = NULL;
     dcm_write_opts wo = {0};
+    img_transcode_opts to = {0};
     bool sync = false;
     int i = 0;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -62,6 +74,14 @@ int app_cmd_convert(int argc, char **argv)
             wo.defined_lengths = true;
         } else if (!strcmp(argv[i], "--undefined-lengths")) {
             wo.undefined_lengths = true;
+        } else if (!strcmp(argv[i], "--near") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 255) {
+                fprintf(stderr, "vetpacs convert: --near takes 1..255, not %s\n", argv[i]);
+                return 2;
+            }
+            to.near = (int)v;
         } else if (!strcmp(argv[i], "--sync")) {
             sync = true;
         } else {
@@ -71,7 +91,8 @@ int app_cmd_convert(int argc, char **argv)
     }
     int n = argc - i;
     if (n < 2) {
-        fprintf(stderr, "usage: vetpacs convert [--ts keep|implicit|explicit|big|deflated|UID] "
+        fprintf(stderr, "usage: vetpacs convert [--ts keep|implicit|explicit|big|deflated|rle|"
+                        "jpeg-ls|jpeg-ls-near|UID] [--near N] "
                         "[--defined-lengths|--undefined-lengths] [--sync] IN OUT | IN... DIR\n");
         return 2;
     }
@@ -85,7 +106,7 @@ int app_cmd_convert(int argc, char **argv)
     int rc = 0;
     for (int k = i; k < argc - 1; k++) {
         if (!to_dir) {
-            rc |= convert_one(argv[k], out, ts, &wo, sync);
+            rc |= convert_one(argv[k], out, ts, &wo, &to, sync);
             continue;
         }
         const char *base = strrchr(argv[k], '/');
@@ -97,7 +118,7 @@ int app_cmd_convert(int argc, char **argv)
             return 1;
         }
         snprintf(path, len, "%s/%s", out, base);
-        rc |= convert_one(argv[k], path, ts, &wo, sync);
+        rc |= convert_one(argv[k], path, ts, &wo, &to, sync);
         free(path);
     }
     return rc;

@@ -3,7 +3,8 @@
  * `vetpacs echo` and `vetpacs send`: the Verification (PS3.4 A) and Storage (PS3.4 B) service
  * class user on the command line. `send` reads every file's header first, proposes one
  * presentation context per (SOP class, transfer syntax) found plus an Explicit/Implicit VR
- * Little Endian fallback per SOP class with native files, and sends as many files per
+ * Little Endian fallback per SOP class with files that can be re-encoded (native ones, and
+ * compressed ones the pixel module decodes), and sends as many files per
  * association as the 128 context IDs allow (PS3.8 9.3.2.2), in as few associations as that
  * permits.
  */
@@ -211,7 +212,7 @@ static size_t group_of(struct plan *p, const scu_file *f)
     struct group *g = &p->groups[p->group_count];
     snprintf(g->sop_class, sizeof g->sop_class, "%s", scu_file_sop_class(f));
     snprintf(g->ts, sizeof g->ts, "%s", scu_file_transfer_syntax(f));
-    g->native = scu_file_native(f);
+    g->native = scu_file_reencodable(f);
     g->batch = 0;
     return p->group_count++;
 }

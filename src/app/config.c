@@ -49,6 +49,7 @@ enum section { SECT_NONE, SECT_SERVER, SECT_DICOM, SECT_HTTP, SECT_REMOTE };
 enum key {
     KEY_DATA_DIR,
     KEY_BIND,
+    KEY_COMPRESSION,
     KEY_AE_TITLE,
     KEY_DICOM_PORT,
     KEY_REQUIRE_CALLED_AE,
@@ -73,6 +74,7 @@ static const struct key_def {
 } keys[KEY_COUNT] = {
     [KEY_DATA_DIR] = {SECT_SERVER, "data_dir", "VETPACS_DATA"},
     [KEY_BIND] = {SECT_SERVER, "bind", "VETPACS_BIND"},
+    [KEY_COMPRESSION] = {SECT_SERVER, "compression", "VETPACS_COMPRESSION"},
     [KEY_AE_TITLE] = {SECT_DICOM, "ae_title", "VETPACS_AET"},
     [KEY_DICOM_PORT] = {SECT_DICOM, "port", "VETPACS_DICOM_PORT"},
     [KEY_REQUIRE_CALLED_AE] = {SECT_DICOM, "require_called_ae", NULL},
@@ -112,6 +114,26 @@ const char *config_duplicates_name(config_duplicates d)
     case CONFIG_DUP_REJECT: return "reject";
     }
     return "unknown";
+}
+
+const char *config_compression_name(config_compression c)
+{
+    switch (c) {
+    case CONFIG_COMPRESS_NONE: return "none";
+    case CONFIG_COMPRESS_RLE: return "rle";
+    case CONFIG_COMPRESS_JPEG_LS: return "jpeg-ls";
+    }
+    return "unknown";
+}
+
+const char *config_compression_ts(config_compression c)
+{
+    switch (c) {
+    case CONFIG_COMPRESS_NONE: return NULL;
+    case CONFIG_COMPRESS_RLE: return "1.2.840.10008.1.2.5";
+    case CONFIG_COMPRESS_JPEG_LS: return "1.2.840.10008.1.2.4.80";
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -178,6 +200,19 @@ static bool parse_duplicates(const char *v, config_duplicates *out, char *why, s
         }
     }
     return fail(why, n, "\"%s\" is not replace, keep or reject", v);
+}
+
+static bool parse_compression(const char *v, config_compression *out, char *why, size_t n)
+{
+    static const config_compression all[] = {CONFIG_COMPRESS_NONE, CONFIG_COMPRESS_RLE,
+                                             CONFIG_COMPRESS_JPEG_LS};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!strcasecmp(v, config_compression_name(all[i]))) {
+            *out = all[i];
+            return true;
+        }
+    }
+    return fail(why, n, "\"%s\" is not none, rle or jpeg-ls", v);
 }
 
 /* An AE title already stripped of its insignificant spaces (PS3.5 Table 6.2-1, AE VR). */
@@ -288,6 +323,7 @@ static bool set_value(config *cfg, config_remote *rem, enum key k, const char *v
     switch (k) {
     case KEY_DATA_DIR: return set_path(cfg->data_dir, sizeof cfg->data_dir, v, why, n);
     case KEY_BIND: return set_host(cfg->bind, sizeof cfg->bind, v, true, why, n);
+    case KEY_COMPRESSION: return parse_compression(v, &cfg->compression, why, n);
     case KEY_AE_TITLE: return set_ae(cfg->ae_title, v, strlen(v), why, n);
     case KEY_DICOM_PORT: return parse_port(v, &cfg->dicom_port, why, n);
     case KEY_REQUIRE_CALLED_AE: return parse_bool(v, &cfg->require_called_ae, why, n);
@@ -705,6 +741,9 @@ vp_status config_validate(const config *cfg, vp_error *err)
         cfg->duplicates != CONFIG_DUP_REJECT)
         return vp_error_set(err, VP_EINVAL, "[dicom] duplicates: %d is not replace, keep or reject",
                             (int)cfg->duplicates);
+    if (!config_compression_ts(cfg->compression) && cfg->compression != CONFIG_COMPRESS_NONE)
+        return vp_error_set(err, VP_EINVAL, "[server] compression: %d is not none, rle or jpeg-ls",
+                            (int)cfg->compression);
     if (cfg->remote_count > CONFIG_MAX_REMOTES)
         return vp_error_set(err, VP_EINVAL, "more than %d remotes", CONFIG_MAX_REMOTES);
     for (size_t i = 0; i < cfg->remote_count; i++) {

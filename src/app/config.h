@@ -23,6 +23,13 @@ typedef enum config_duplicates {
     CONFIG_DUP_REJECT,  /* keep the old object, answer 0111 Duplicate SOP Instance */
 } config_duplicates;
 
+/* Lossless compression at rest of native images (docs/configuration.md). */
+typedef enum config_compression {
+    CONFIG_COMPRESS_NONE,    /* store every object as received (default) */
+    CONFIG_COMPRESS_RLE,     /* RLE Lossless: fast, modest saving */
+    CONFIG_COMPRESS_JPEG_LS, /* JPEG-LS Lossless: about half the size of a radiograph */
+} config_compression;
+
 /* A DICOM node we know: a destination for C-MOVE and forwarding, a source we accept. */
 typedef struct config_remote {
     char name[64]; /* section name, e.g. "ct-room" */
@@ -33,8 +40,9 @@ typedef struct config_remote {
 
 typedef struct config {
     /* [server] */
-    char data_dir[4096]; /* data_dir: objects and index; default ./vetpacs-data */
-    char bind[256];      /* bind: listen address; "" = every address */
+    char data_dir[4096];            /* data_dir: objects and index; default ./vetpacs-data */
+    char bind[256];                 /* bind: listen address; "" = every address */
+    config_compression compression; /* compression: none | rle | jpeg-ls */
     /* [dicom] */
     char ae_title[CONFIG_AE_MAX + 1]; /* ae_title: default VETPACS */
     uint16_t dicom_port;              /* port: default 11112 */
@@ -62,7 +70,8 @@ vp_status config_load_file(config *cfg, const char *path, vp_error *err);
 
 /* Applies the environment over cfg: VETPACS_DATA, VETPACS_BIND, VETPACS_AET,
  * VETPACS_DICOM_PORT, VETPACS_HTTP_PORT, VETPACS_MAX_ASSOCIATIONS, VETPACS_DUPLICATES,
- * VETPACS_ACCEPTED_CALLING_AES. Bad values are VP_EINVAL naming the variable. */
+ * VETPACS_ACCEPTED_CALLING_AES, VETPACS_COMPRESSION. Bad values are VP_EINVAL naming the variable.
+ */
 vp_status config_apply_env(config *cfg, vp_error *err);
 
 /* Checks the whole configuration (AE titles valid, ports non-zero, limits sane). */
@@ -78,5 +87,9 @@ const config_remote *config_find_remote(const config *cfg, const char *ae_title)
 
 /* "replace", "keep", "reject". */
 const char *config_duplicates_name(config_duplicates d);
+/* "none", "rle", "jpeg-ls". */
+const char *config_compression_name(config_compression c);
+/* The transfer syntax UID objects are stored in, or NULL for none. */
+const char *config_compression_ts(config_compression c);
 
 #endif

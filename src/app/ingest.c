@@ -16,6 +16,7 @@
 #include "app/ingest.h"
 #include "dcm/dcm.h"
 #include "idx/idx.h"
+#include "img/img.h"
 #include "store/store.h"
 
 /* One index row waiting for the next group commit. */
@@ -493,6 +494,53 @@ static vp_status commit_overlapped(ingest *g, ingest_stream *s, idx_record *rec,
     return VP_OK;
 }
 
+/* A store writer as a codec sink. */
+struct writer_sink {
+    store_writer *w;
+    vp_error err;
+};
+
+static vp_status writer_sink_write(void *ctx, const void *p, size_t n)
+{
+    struct writer_sink *k = ctx;
+    return store_writer_write(k->w, p, n, &k->err);
+}
+
+/*
+ * Compression at rest: the native image just written to tmp is read whole, its pixel data
+ * encoded in g->opts.compress_ts (img_transcode, lossless only) and written to a new store
+ * writer, which replaces the stream's when it is smaller. Any failure (an image the encoder
+ * cannot hold, a read or write error) keeps the object as received: compression is a saving,
+ * never a reason to refuse an object. Returns whether the stream now holds the compressed one.
+ */
+static bool compress_at_rest(ingest *g, ingest_stream *s, const char *tmp, idx_record *rec)
+{
+    vp_error err = {0};
+    dcm_file *f = NULL;
+    store_writer *w = NULL;
+    bool done = false;
+    const char *ts = g->opts.compress_ts;
+    if (dcm_file_read(tmp, NULL, &f, &err) != VP_OK ||
+        img_transcode(dcm_file_dataset(f), rec->transfer_syntax, ts, NULL, &err) != VP_OK ||
+        store_writer_new(g->store, &w, &err) != VP_OK)
+        goto out;
+    struct writer_sink k = {.w = w};
+    dcm_sink sink = {writer_sink_write, &k};
+    if (dcm_part10_write(dcm_file_meta(f), dcm_file_dataset(f), ts, NULL, &sink, &err) != VP_OK ||
+        store_writer_size(w) >= store_writer_size(s->w))
+        goto out;
+    store_writer_start_sync(w);
+    store_writer_free(s->w);
+    s->w = w;
+    w = NULL;
+    snprintf(rec->transfer_syntax, sizeof rec->transfer_syntax, "%s", ts);
+    done = true;
+out:
+    store_writer_free(w);
+    dcm_file_free(f);
+    return done;
+}
+
 /* Statuses of the header parse as end documents them: a file that cannot be decoded is
  * EPARSE/ETRUNC, anything else (EIO reading the temp file, ENOMEM, ELIMIT) stays. */
 vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error *err)
@@ -537,8 +585,12 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
                           (int)(mlen > 64 ? 64 : mlen), ms, rec->sop_instance_uid);
         goto done;
     }
+    bool compress = g->opts.compress_ts && dcm_file_pixel_info(f)->present &&
+                    !dcm_ts_lookup(rec->transfer_syntax).encapsulated;
     dcm_file_free(f);
     f = NULL;
+    if (compress)
+        compress_at_rest(g, s, tmp, rec);
 
     lk = uid_lock_of(rec->sop_instance_uid);
     pthread_mutex_lock(&g->uid_locks[lk]);

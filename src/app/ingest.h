@@ -45,6 +45,11 @@ typedef struct ingest_opts {
     void (*on_duplicate)(void *ctx, const char *sop_instance_uid, ingest_outcome outcome,
                          bool rejected);
     void *ctx;
+    /* Lossless compression at rest: native images are stored in this transfer syntax (RLE
+     * Lossless or JPEG-LS Lossless) when that makes them smaller; NULL stores every object as
+     * received. The object's content is unchanged (PS3.5 8.2: only its encoding), so it is
+     * still the object that was acknowledged. */
+    const char *compress_ts;
 } ingest_opts;
 
 /* Opens the archive in data_dir (objects under it, index.db beside them). opts may be NULL

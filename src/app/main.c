@@ -21,8 +21,9 @@ static const struct command {
      "tojson [--bulk-threshold BYTES] [--bulk-uri PREFIX] [--pretty] FILE",
      "print the data set as DICOM JSON (PS3.18 Annex F)"},
     {"convert", app_cmd_convert,
-     "convert [--ts keep|implicit|explicit|big|deflated|UID] IN OUT | IN... DIR",
-     "rewrite files as Part 10 in a native transfer syntax (or the one they had)"},
+     "convert [--ts keep|implicit|explicit|big|deflated|rle|jpeg-ls|jpeg-ls-near|UID] [--near N] "
+     "IN OUT | IN... DIR",
+     "rewrite files as Part 10 in another transfer syntax (decoding or encoding pixel data)"},
     {"serve", app_cmd_serve,
      "serve [--config FILE] [--data DIR] [--dicom-port N] [--http-port N] [--aet AET] "
      "[--peer AE@HOST:PORT]...",
@@ -50,7 +51,11 @@ static const struct command {
      "remove [--data DIR] ID|--accession A",
      "Modality Worklist items (Scheduled Procedure Steps) offered to modalities"},
     {"pixels", app_cmd_pixels, "pixels FILE [--frame N] -o OUT.raw",
-     "decode frame N (0-based) to raw little-endian samples, colour-by-pixel (native, RLE)"},
+     "decode frame N (0-based) to raw little-endian samples, colour-by-pixel"},
+    {"render", app_cmd_render,
+     "render FILE [--frame N] [--window C,W] [--voi N] [--size PX] [--quality Q] [--depth 8|16] -o "
+     "OUT.png|OUT.jpg",
+     "render frame N to PNG or JPEG: Modality, VOI, Presentation LUT or colour"},
 };
 
 static void usage(FILE *out)

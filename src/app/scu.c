@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "app/scu.h"
+#include "img/img.h"
 #include "net/net.h"
 
 #define RX_SIZE 65536         /* bytes read from the socket at a time */
@@ -86,6 +87,7 @@ struct scu_file {
     char sop_instance[DCM_UID_MAX + 1]; /* SOP Instance UID */
     char ts[DCM_UID_MAX + 1];           /* transfer syntax of the data set */
     bool native;                        /* not encapsulated: can be re-encoded */
+    bool decodable;                     /* encapsulated in a syntax img can decode */
     bool odd;                           /* the data set has an odd length (a fault) */
     uint64_t start;                     /* file offset of the data set's first byte */
     uint64_t size;                      /* file size */
@@ -1085,6 +1087,7 @@ vp_status scu_file_open(const char *path, scu_file **out, vp_error *err)
         goto fail;
     snprintf(f->ts, sizeof f->ts, "%s", dcm_file_transfer_syntax(df));
     f->native = !dcm_ts_lookup(f->ts).encapsulated;
+    f->decodable = !f->native && img_can_decode(f->ts);
     if ((st = dataset_start(df, &f->start, err)) != VP_OK)
         goto fail;
     if (stat(path, &sb) != 0) {
@@ -1134,6 +1137,11 @@ bool scu_file_native(const scu_file *f)
     return f->native;
 }
 
+bool scu_file_reencodable(const scu_file *f)
+{
+    return f->native || f->decodable;
+}
+
 uint64_t scu_file_dataset_size(const scu_file *f)
 {
     return f->size - f->start;
@@ -1151,8 +1159,8 @@ size_t scu_file_pick(const scu_file *f, const char *const *abstract, const char 
             *reencode = f->native && f->odd;
             return i;
         }
-    if (!f->native)
-        return SIZE_MAX; /* encapsulated data only goes in its own syntax */
+    if (!f->native && !f->decodable)
+        return SIZE_MAX; /* no decoder: the data only goes in its own syntax */
     static const char *const fallback[] = {DCM_TS_EXPLICIT_LE, DCM_TS_IMPLICIT_LE};
     for (size_t k = 0; k < 2; k++)
         for (size_t i = 0; i < n; i++)
@@ -1307,6 +1315,12 @@ static vp_status send_reencoded(const scu_file *f, const char *ts, scu_piece_fn 
     vp_status st = dcm_file_read(f->path, NULL, &df, err);
     if (st != VP_OK)
         return st;
+    /* Compressed pixel data is decoded for a peer that takes only native syntaxes (PS3.5
+     * 8.2: the object stays the same, only its encoding changes). */
+    if (!f->native && (st = img_transcode(dcm_file_dataset(df), f->ts, ts, NULL, err)) != VP_OK) {
+        dcm_file_free(df);
+        return st;
+    }
     struct encode_sink k = {.fn = fn, .ctx = ctx};
     vp_buf_init(&k.buf, 0);
     vp_error_clear(&k.err);

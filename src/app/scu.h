@@ -161,12 +161,16 @@ const char *scu_file_sop_instance(const scu_file *f);
 const char *scu_file_transfer_syntax(const scu_file *f);
 /* Whether the data set is in a native encoding that can be re-encoded (not encapsulated). */
 bool scu_file_native(const scu_file *f);
+/* Whether the data set can go in Explicit/Implicit VR Little Endian: native, or compressed in
+ * a syntax the pixel module decodes. */
+bool scu_file_reencodable(const scu_file *f);
 /* Bytes of the data set in the file (after the meta group). */
 uint64_t scu_file_dataset_size(const scu_file *f);
 
 /* Which accepted context suits f: n contexts, abstract[i] their SOP classes and ts[i] the
  * transfer syntax accepted (NULL when not accepted). Its own syntax first (sent as is), else
- * for a native file Explicit, then Implicit VR Little Endian (*reencode). SIZE_MAX when
+ * Explicit, then Implicit VR Little Endian (*reencode): a native file re-encoded, a
+ * compressed one decoded (img_transcode) when its syntax has a decoder. SIZE_MAX when
  * none. A native data set of odd length is re-encoded even in its own syntax (peers refuse
  * odd PDV fragments; the writer pads odd values, PS3.5 7.1.1). */
 size_t scu_file_pick(const scu_file *f, const char *const *abstract, const char *const *ts,
@@ -174,7 +178,8 @@ size_t scu_file_pick(const scu_file *f, const char *const *abstract, const char 
 /* Receives a data set in pieces; last is set on the final one. */
 typedef vp_status (*scu_piece_fn)(void *ctx, const uint8_t *p, size_t n, bool last, vp_error *err);
 /* Sends the data set of f through fn: the file's bytes as they are, SCU_CHUNK at a time
- * (reencode_ts NULL), or the data set read whole and re-encoded in reencode_ts. */
+ * (reencode_ts NULL), or the data set read whole, its pixel data decoded if compressed, and
+ * re-encoded in reencode_ts. */
 vp_status scu_file_send(const scu_file *f, const char *reencode_ts, scu_piece_fn fn, void *ctx,
                         vp_error *err);
 

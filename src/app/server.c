@@ -193,7 +193,8 @@ int app_cmd_serve(int argc, char **argv)
     }
     vp_error err = {0};
     ingest_opts io = {.duplicates = (ingest_duplicates)cfg->duplicates,
-                      .on_duplicate = on_duplicate};
+                      .on_duplicate = on_duplicate,
+                      .compress_ts = config_compression_ts(cfg->compression)};
     struct server srv = {0};
     srv.shared.cfg = cfg;
     if (ingest_open(cfg->data_dir, &io, &srv.shared.ingest, &err) != VP_OK) {
@@ -230,9 +231,11 @@ int app_cmd_serve(int argc, char **argv)
            "localhost %u\n",
            cfg->ae_title, port, cfg->ae_title, port);
     fflush(stdout);
-    log_info("DICOM listener %s:%u AE %s, max %u associations, max PDU %u, duplicates %s",
+    log_info("DICOM listener %s:%u AE %s, max %u associations, max PDU %u, duplicates %s, "
+             "compression %s",
              cfg->bind[0] ? cfg->bind : "*", port, cfg->ae_title, cfg->max_associations,
-             cfg->max_pdu_length, config_duplicates_name(cfg->duplicates));
+             cfg->max_pdu_length, config_duplicates_name(cfg->duplicates),
+             config_compression_name(cfg->compression));
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -82,10 +82,12 @@ bool img_can_decode(const char *ts)
 /*
  * The first start-of-frame marker of a JPEG or JPEG-LS stream (ISO 10918-1 B.1.1.3, Table
  * B.1; ISO 14495-1 SOF55 = FFF7), or 0 when none is found before the first scan. Markers
- * with a length are skipped by it; fill bytes (FF FF) are allowed between markers.
+ * with a length are skipped by it; fill bytes (FF FF) are allowed between markers. *precision
+ * receives the frame header's sample precision P (B.2.2), 0 when the header is cut short.
  */
-static int jpeg_sof(const uint8_t *p, size_t len)
+static int jpeg_sof(const uint8_t *p, size_t len, int *precision)
 {
+    *precision = 0;
     if (len < 4 || p[0] != 0xFF || p[1] != 0xD8)
         return 0;
     size_t i = 2;
@@ -97,8 +99,11 @@ static int jpeg_sof(const uint8_t *p, size_t len)
             i++;
             continue;
         }
-        if ((m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7)
+        if ((m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7) {
+            if (i + 4 < len)
+                *precision = p[i + 4];
             return m;
+        }
         if (m == 0xDA || m == 0xD9)
             return 0;
         i += 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
@@ -111,8 +116,11 @@ static vp_status decode_encapsulated(enum family fam, const char *ts, const vp_b
 {
     img_decoder *dec = NULL;
     if (fam == FAM_JPEG || fam == FAM_JLS) {
-        int sof = jpeg_sof(enc->data, enc->len);
-        if (sof == 0xC0 || sof == 0xC1 || sof == 0xC2)
+        int precision;
+        int sof = jpeg_sof(enc->data, enc->len, &precision);
+        if ((sof == 0xC1 || sof == 0xC0) && precision == 12)
+            dec = img_jpeg12_decode; /* extended 12-bit: Debian's libjpeg-turbo is 8-bit only */
+        else if (sof == 0xC0 || sof == 0xC1 || sof == 0xC2)
             dec = img_jpeg_decode; /* baseline, extended, progressive Huffman DCT */
         else if (sof == 0xC3)
             dec = img_jpll_decode; /* lossless Huffman */

@@ -87,8 +87,17 @@ vp_status img_rle_encode(const uint8_t *px, size_t len, const img_info *info, vp
                          vp_error *err);
 
 /*
- * Encodes one native frame (as img_rle_encode takes it) as a JPEG-LS stream (PS3.5 A.4.3; ISO
- * 14495-1) by CharLS: near 0 is lossless, near > 0 the near-lossless error bound.
+ * Encodes one native frame as a complete JPEG-LS stream (ISO 14495-1; PS3.5 A.4.3, 8.2.3), by
+ * CharLS. px holds info->frame_size bytes as img_decode_frame gives them: little-endian
+ * samples of info->bits_allocated (8 or 16) bits, colour-by-pixel, 1 or 3 samples; only the
+ * low info->bits_stored (2..16) bits are coded, so signed samples (Pixel Representation 1)
+ * are stored as their two's complement bit pattern, unsigned to JPEG-LS, and decode to it
+ * zero-extended. The sample precision P is Bits Stored, or 8 for 8-bit frames (what dcmtk
+ * expects there). near 0 is lossless, above it near-lossless with that maximum error (ISO
+ * 14495-1 NEAR). out is reset first and holds an even number of bytes: an odd stream gets a
+ * fill byte FF before its EOI marker, which PS3.5 A.4 allows in place of a pad after it.
+ * VP_EINVAL for a len or geometry that does not fit, VP_EUNSUPPORTED for what JPEG-LS cannot
+ * code (1 bit, 32 bits, 4 samples).
  */
 vp_status img_jls_encode(const uint8_t *px, size_t len, const img_info *info, int near, vp_buf *out,
                          vp_error *err);
@@ -110,6 +119,10 @@ typedef vp_status img_decoder(const uint8_t *in, size_t len, const img_info *inf
 /* JPEG baseline and extended DCT, 8-bit (PS3.5 A.4.1; ISO 10918-1 processes 1, 2/4), by
  * libjpeg-turbo. 12-bit samples give VP_EUNSUPPORTED. */
 img_decoder img_jpeg_decode;
+/* JPEG extended sequential DCT with 12-bit samples (ISO 10918-1 process 4, Huffman), own
+ * code: 1-4 components, sampling factors, restart intervals; the integer IDCT of the IJG
+ * library, so the output equals dcmtk's. */
+img_decoder img_jpeg12_decode;
 /* JPEG lossless, non-hierarchical (ISO 10918-1 processes 14 and 14 SV1, Annex H), own code:
  * predictors 1-7, point transform, 2-16 bits, restart intervals. */
 img_decoder img_jpll_decode;

@@ -243,15 +243,21 @@ def test_convert_into_folder(tmp_path, corpus):
 
 
 def test_convert_folder_with_a_failure(tmp_path, corpus):
-    """One input that cannot be written natively (encapsulated) does not stop the others; it
-    gets one error line and no output, and no temporary file is left."""
+    """One input that cannot be written natively (encapsulated in a syntax without a decoder)
+    does not stop the others; it gets one error line and no output, and no temporary file is
+    left. An RLE input is decoded."""
     out = tmp_path / "out"
     out.mkdir()
-    ins = [corpus["vet_dog_expl.dcm"], RLE, corpus["vet_cat_expl.dcm"]]
+    mpeg = pydicom_read(RLE)
+    mpeg.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    bad = str(tmp_path / "mpeg.dcm")
+    mpeg.save_as(bad)
+    ins = [corpus["vet_dog_expl.dcm"], bad, RLE, corpus["vet_cat_expl.dcm"]]
     r = run(["convert", "--ts", "implicit"] + ins + [str(out)])
     assert r.returncode == 1, r.describe()
-    one_error_line(r, "convert", RLE)
-    assert sorted(os.listdir(out)) == ["vet_cat_expl.dcm", "vet_dog_expl.dcm"]
+    one_error_line(r, "convert", bad)
+    assert "unsupported transfer syntax: MPEG2" in r.stderr
+    assert sorted(os.listdir(out)) == ["MR_small_RLE.dcm", "vet_cat_expl.dcm", "vet_dog_expl.dcm"]
 
 
 @pytest.mark.parametrize("ts,uid", [("implicit", "1.2.840.10008.1.2"),

@@ -223,14 +223,21 @@ def test_move_failures_have_dicom_statuses(archive, tmp_path):
     assert srv.alive()
 
 
-def test_move_compressed_object_in_its_own_syntax(archive, corpus):
+def test_move_compressed_object_in_its_own_syntax(archive, corpus, tmp_path):
     """An RLE object goes in RLE to a destination that takes it; to one that takes only
-    uncompressed data it fails (no transcoding yet), is named in the Failed SOP Instance UID
-    List and logged with the reason, while the native objects of the same study arrive."""
+    uncompressed data it is decoded and sent in Explicit VR Little Endian with the same
+    pixels. An object in a syntax without a decoder (MPEG-2 here) cannot go to that
+    destination: it is named in the Failed SOP Instance UID List and logged with the reason,
+    while the other objects of the same study arrive."""
     srv, uids, src, dest = archive
     rle = read(corpus["enc_rle_dog.dcm"])
-    r = run(["send", "--call", "VETPACS", "127.0.0.1", str(srv.port), corpus["enc_rle_dog.dcm"]])
-    assert r.returncode == 0, r.describe()
+    mpeg = read(corpus["enc_rle_dog.dcm"])
+    mpeg.SOPInstanceUID = mpeg.file_meta.MediaStorageSOPInstanceUID = rle.SOPInstanceUID + ".9"
+    mpeg.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    mpeg.save_as(str(tmp_path / "mpeg.dcm"))
+    for f in (corpus["enc_rle_dog.dcm"], str(tmp_path / "mpeg.dcm")):
+        r = run(["send", "--call", "VETPACS", "127.0.0.1", str(srv.port), f])
+        assert r.returncode == 0, r.describe()
     study = "StudyInstanceUID=%s" % rle.StudyInstanceUID
     r = cli("move", "--call", "VETPACS", "--dest", "DEST", "127.0.0.1", str(srv.port), study)
     assert r.returncode == 0, r.describe()
@@ -242,10 +249,18 @@ def test_move_compressed_object_in_its_own_syntax(archive, corpus):
     dest.restart(accept_all=False)
     dest.clear()
     r = cli("move", "--call", "VETPACS", "--dest", "DEST", "127.0.0.1", str(srv.port), study)
-    assert r.returncode == 1 and "B000" in r.stderr or "A702" in r.stderr, r.describe()
-    assert "not sent: %s" % rle.SOPInstanceUID in r.stderr
-    assert srv.wait_log(r"C-MOVE of VETPACS-SCU: %s not sent to DEST at .*RLE Lossless: no "
-                        r"presentation context accepted" % rle.SOPInstanceUID)
+    assert r.returncode == 1 and "B000" in r.stderr, r.describe()
+    unsent = {l.split(": ")[-1] for l in r.stderr.splitlines()
+              if l.startswith("vetpacs move: not sent: ")}
+    assert unsent == {str(mpeg.SOPInstanceUID)}
+    assert srv.wait_log(r"C-MOVE of VETPACS-SCU: %s not sent to DEST at .*MPEG2 Main Profile / "
+                        r"Main Level: no presentation context accepted" % mpeg.SOPInstanceUID)
+    got = dest.received()
+    f = read(got[str(rle.SOPInstanceUID)])
+    assert f.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert f.PhotometricInterpretation == rle.PhotometricInterpretation
+    assert (f.pixel_array == rle.pixel_array).all()
+    assert "PixelData" in f and not f["PixelData"].is_undefined_length
 
 
 def test_getscu_study(archive, tmp_path):

@@ -373,30 +373,38 @@ def test_send_corpus_arrives_identical(storescp, corpus):
         assert split_part10(p)[0] == split_part10(got)[0], p
 
 
-def test_send_reencodes_for_an_implicit_only_peer(storescp, corpus):
+def test_send_reencodes_for_an_implicit_only_peer(storescp, corpus, tmp_path):
     """The peer takes only Implicit VR Little Endian: native files in other syntaxes are
-    re-encoded (values unchanged), an RLE file cannot be and fails with the peer's answer."""
+    re-encoded (values unchanged), an RLE file is decoded (same pixels), and a file in a
+    syntax without a decoder (MPEG-2) cannot be sent and fails with the peer's answer."""
     scp = storescp(config=storescp_config([ILE]))
+    mpeg = read(corpus["enc_rle_dog.dcm"])
+    mpeg.SOPInstanceUID = mpeg.file_meta.MediaStorageSOPInstanceUID = mpeg.SOPInstanceUID + ".9"
+    mpeg.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    mpeg.save_as(str(tmp_path / "mpeg.dcm"))
     names = ["vet_dog_expl.dcm", "vet_cat_big.dcm", "vet_horse_defl.dcm", "vet_exotic_impl.dcm",
              "cs_ir87_big.dcm", "enc_rle_dog.dcm"]
-    paths = [corpus[n] for n in names]
+    paths = [corpus[n] for n in names] + [str(tmp_path / "mpeg.dcm")]
     r = run(["send", "127.0.0.1", str(scp.port)] + paths, timeout=60 * SLOW)
     assert r.returncode == 1, r.describe()
-    assert summary(r) == (5, 0, 1)
+    assert summary(r) == (6, 0, 1)
     assert error_lines(r) == [
-        "vetpacs send: %s: Digital X-Ray Image Storage - For Presentation in RLE Lossless: no "
-        "presentation context accepted (transfer-syntaxes-not-supported (provider rejection))"
-        % corpus["enc_rle_dog.dcm"]], r.stderr
+        "vetpacs send: %s: Digital X-Ray Image Storage - For Presentation in MPEG2 Main Profile "
+        "/ Main Level: no presentation context accepted (transfer-syntaxes-not-supported "
+        "(provider rejection))" % (tmp_path / "mpeg.dcm")], r.stderr
     got = {}
     for p in scp.received():
         ds = read(p)
         assert ds.file_meta.TransferSyntaxUID == ILE
         got[(ds.SOPInstanceUID, str(ds.get("SpecificCharacterSet", "")))] = ds
-    assert len(got) == 5
-    for n, p in zip(names[:-1], paths[:-1]):
+    assert len(got) == 6
+    for n, p in zip(names[:-1], paths[:-2]):
         sent = read(p)
         same_values(sent, got[(sent.SOPInstanceUID, str(sent.get("SpecificCharacterSet", "")))],
                     a_big=n.endswith("_big.dcm"))
+    rle = read(corpus["enc_rle_dog.dcm"])
+    dec = got[(rle.SOPInstanceUID, str(rle.get("SpecificCharacterSet", "")))]
+    assert (dec.pixel_array == rle.pixel_array).all()
 
 
 def test_send_directory_with_a_non_dicom_file(storescp, corpus, tmp_path):

@@ -233,6 +233,17 @@ TEST(values_accepted)
     CHECK_OK(load_text(&cfg, "[dicom]\naccepted_calling_aes =\n[server]\nbind=\n", &err));
     CHECK_INT(cfg.calling_ae_count, 0);
     CHECK_STR(cfg.bind, "");
+    /* compression: names in any case, and what each stores in */
+    CHECK_INT(cfg.compression, CONFIG_COMPRESS_NONE);
+    CHECK(config_compression_ts(CONFIG_COMPRESS_NONE) == NULL);
+    CHECK_OK(load_text(&cfg, "[server]\ncompression = JPEG-LS\n", &err));
+    CHECK_INT(cfg.compression, CONFIG_COMPRESS_JPEG_LS);
+    CHECK_STR(config_compression_ts(cfg.compression), "1.2.840.10008.1.2.4.80");
+    CHECK_OK(load_text(&cfg, "[server]\ncompression = rle\n", &err));
+    CHECK_STR(config_compression_ts(cfg.compression), "1.2.840.10008.1.2.5");
+    CHECK_STR(config_compression_name(cfg.compression), "rle");
+    CHECK_INT(load_text(&cfg, "[server]\ncompression = zip\n", &err), VP_EPARSE);
+    CHECK(strstr(err.msg, "\"zip\" is not none, rle or jpeg-ls") != NULL);
 }
 
 TEST(missing_file)
