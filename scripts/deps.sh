@@ -6,9 +6,10 @@
 set -eu
 
 BUILD="build-essential cmake python3 pkg-config zlib1g-dev libxxhash-dev libsqlite3-dev libinih-dev \
-    libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libspng-dev"
+    libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libspng-dev \
+    libmicrohttpd-dev libgnutls28-dev libsodium-dev libjansson-dev"
 TEST="clang libclang-rt-14-dev python3-pytest python3-pydicom python3-numpy dcmtk dicom3tools orthanc \
-    libgdcm-tools libopenjp2-tools openjph-tools"
+    libgdcm-tools libopenjp2-tools openjph-tools curl"
 
 case "${1:-build}" in
 build) want="$BUILD" ;;
