@@ -4,7 +4,7 @@
 
 1. Decode throughput per transfer syntax: the same 2,500 x 3,000 16-bit radiograph (14 bits
    stored) in RLE, JPEG Lossless SV1, JPEG-LS, JPEG 2000 lossless, HTJ2K lossless and Deflated,
-   plus an 8-bit version in JPEG Baseline. One process per decode, file in, raw frame out:
+   plus an 8-bit version in JPEG Baseline and a 12-bit one in JPEG Extended. One process per decode, file in, raw frame out:
    `vetpacs pixels F -o OUT` vs the dcmtk decompressor of that syntax (dcmdrle, dcmdjpeg,
    dcmdjpls, dcmconv for deflated) and `gdcmconv --raw` (GDCM has no HTJ2K: the HTJ2K row
    compares with `ojph_expand` on the bare codestream instead). MB/s are decoded megabytes
@@ -66,7 +66,7 @@ def radiograph(bits=16):
     return img.astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def write(path, px, bits):
+def write(path, px, bits, stored=None):
     ds = Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image - For Presentation
     ds.SOPInstanceUID = "2.25.%d" % (1000 + bits)
@@ -75,7 +75,7 @@ def write(path, px, bits):
     ds.PatientSpeciesDescription = "Canine"
     ds.Rows, ds.Columns, ds.SamplesPerPixel = ROWS, COLS, 1
     ds.BitsAllocated = bits
-    ds.BitsStored = 14 if bits == 16 else 8
+    ds.BitsStored = stored or (14 if bits == 16 else 8)
     ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -115,7 +115,7 @@ def sh(*args, **kw):
 def make_corpus():
     os.makedirs(DATA, exist_ok=True)
     native = os.path.join(DATA, "dx16.dcm")
-    stamp = os.path.join(DATA, "ready-v1")
+    stamp = os.path.join(DATA, "ready-v2")
     if os.path.exists(stamp):
         return
     say("making the radiographs (cached in %s)" % DATA)
@@ -128,6 +128,8 @@ def make_corpus():
     sh("gdcmconv", "--j2k", native, j("j2k.dcm"))
     sh("dcmconv", "+td", native, j("deflated.dcm"))
     sh("dcmcjpeg", "+eb", j("dx8.dcm"), j("jpeg_baseline.dcm"))
+    write(j("dx12.dcm"), radiograph(16) >> 2, 16, 12)
+    sh("dcmcjpeg", "+ee", "+q", "95", j("dx12.dcm"), j("jpeg_extended12.dcm"))
     # HTJ2K: ojph_compress on a 16-bit PGM, the codestream wrapped by pydicom
     px = radiograph(16)
     pgm = j("dx16.pgm")
@@ -196,6 +198,7 @@ def main():
         ("Deflated Explicit LE", "deflated.dcm", ["dcmconv", "+te"], mb16),
         ("Explicit VR LE (native)", "dx16.dcm", ["dcmconv", "+te"], mb16),
         ("JPEG Baseline 8-bit", "jpeg_baseline.dcm", ["dcmdjpeg"], mb16 / 2),
+        ("JPEG Extended 12-bit", "jpeg_extended12.dcm", ["dcmdjpeg"], mb16),
     ]
     say("%-24s %9s %9s %9s %8s %9s %8s %9s" % ("transfer syntax", "file MB", "vetpacs", "MB/s",
                                               "dcmtk", "ratio", "gdcm", "ratio"))

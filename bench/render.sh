@@ -3,7 +3,7 @@
 #
 # bench/render.sh - the pixel pipeline against dcmtk and GDCM in one run:
 # 1. decode throughput per transfer syntax (RLE, JPEG Lossless, JPEG-LS, JPEG 2000, HTJ2K,
-#    Deflated, JPEG Baseline) of a 2,500 x 3,000 16-bit radiograph, vs dcmdrle / dcmdjpeg /
+#    Deflated, JPEG Baseline, 12-bit JPEG Extended) of a 2,500 x 3,000 radiograph, vs dcmdrle / dcmdjpeg /
 #    dcmdjpls / dcmconv and gdcmconv --raw;
 # 2. rendering it to a full-size PNG and a 256 px JPEG thumbnail vs dcmj2pnm (goals: 3x
 #    faster for both, the thumbnail under 40 ms).
