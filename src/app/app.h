@@ -13,5 +13,6 @@ int app_cmd_serve(int argc, char **argv);
 int app_cmd_worklist(int argc, char **argv);
 int app_cmd_pixels(int argc, char **argv);
 int app_cmd_render(int argc, char **argv);
+int app_cmd_user(int argc, char **argv), app_cmd_audit(int argc, char **argv);
 
 #endif

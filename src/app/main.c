@@ -56,6 +56,13 @@ static const struct command {
      "render FILE [--frame N] [--window C,W] [--voi N] [--size PX] [--quality Q] [--depth 8|16] -o "
      "OUT.png|OUT.jpg",
      "render frame N to PNG or JPEG: Modality, VOI, Presentation LUT or colour"},
+    {"user", app_cmd_user,
+     "user add|passwd|set|list|remove|token|tokens|revoke-token ... [--data DIR]",
+     "users, roles and API tokens (vetpacs user --help)"},
+    {"audit", app_cmd_audit,
+     "audit [--user U] [--action A] [--resource ID] [--since T] [--until T] [--limit N] [--data "
+     "DIR]",
+     "the audit log, newest first: who viewed, downloaded, uploaded, deleted what, from where"},
 };
 
 static void usage(FILE *out)

@@ -235,4 +235,126 @@ vp_status idx_worklist_complete(idx *x, const char *accession, const char *study
 typedef vp_status (*idx_worklist_fn)(void *ctx, const idx_worklist_item *item);
 vp_status idx_worklist_each(idx *x, bool all, idx_worklist_fn fn, void *ctx, vp_error *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Users, credentials and the audit log (migration 5; src/idx/sqlite_users.c). Policy (names,  */
+/* password hashing, expiry, throttling, roles) lives in src/app/auth.c: these calls store.    */
+
+/* Bytes of a user name; of a password hash string, NUL included (libsodium's
+ * crypto_pwhash_STRBYTES); of the digest an API token or session id is kept as. */
+#define IDX_USER_NAME_MAX 64
+#define IDX_PW_HASH_MAX 128
+#define IDX_CRED_HASH 32
+
+/* The prepared statements of the user tables on one idx connection. Same thread rule as the
+ * idx it was opened on (one thread at a time); close it before that idx. */
+typedef struct idx_users idx_users;
+vp_status idx_users_open(idx *x, idx_users **out, vp_error *err);
+void idx_users_close(idx_users *u);
+
+/* One user. Times are Unix milliseconds. */
+typedef struct idx_user {
+    int64_t id;                       /* row id, set by idx_user_add */
+    char name[IDX_USER_NAME_MAX + 1]; /* unique ignoring ASCII case */
+    char role[16];                    /* admin, radiologist, vet, technician, read-only */
+    char pw_hash[IDX_PW_HASH_MAX];    /* crypto_pwhash_str output */
+    int64_t created_ms, updated_ms;   /* set by the caller */
+    bool disabled;                    /* may not log in nor use its tokens */
+} idx_user;
+
+/* An API token (its secret is never stored, only IDX_CRED_HASH bytes of digest). */
+typedef struct idx_token {
+    int64_t id, user_id; /* row id (set by idx_token_add), owner */
+    char label[65];      /* what it is for, "" when none */
+    int64_t created_ms;  /* set by the caller */
+    int64_t used_ms;     /* last use, 0 = never */
+} idx_token;
+
+/* A browser session. */
+typedef struct idx_session {
+    int64_t id, user_id;  /* row id (set by idx_session_add), owner */
+    int64_t created_ms;   /* login time */
+    int64_t seen_ms;      /* last request (idle timeout counts from here) */
+    int64_t expires_ms;   /* end of the absolute lifetime */
+    char client[65];      /* client address at login */
+    char user_agent[257]; /* User-Agent at login, truncated */
+} idx_session;
+
+/* Adds a user: VP_ECONFLICT when the name is taken (ignoring case), VP_EINVAL for an unknown
+ * role; user->id is set. */
+vp_status idx_user_add(idx_users *u, idx_user *user, vp_error *err);
+/* The user of this name (ignoring case), VP_ENOTFOUND when none. */
+vp_status idx_user_get(idx_users *u, const char *name, idx_user *out, vp_error *err);
+/* Writes role, pw_hash, updated_ms and disabled of the user with user->id; VP_ENOTFOUND. */
+vp_status idx_user_update(idx_users *u, const idx_user *user, vp_error *err);
+/* Removes a user with its tokens and sessions (not its audit rows); VP_ENOTFOUND. */
+vp_status idx_user_remove(idx_users *u, const char *name, vp_error *err);
+vp_status idx_user_count(idx_users *u, uint64_t *n, vp_error *err);
+/* Calls fn for each user by name; a non-OK return from fn stops the walk and is returned. */
+typedef vp_status (*idx_user_fn)(void *ctx, const idx_user *user);
+vp_status idx_user_each(idx_users *u, idx_user_fn fn, void *ctx, vp_error *err);
+
+/* Adds a token with the digest of its secret; t->id is set. */
+vp_status idx_token_add(idx_users *u, idx_token *t, const uint8_t hash[IDX_CRED_HASH],
+                        vp_error *err);
+/* The token with this digest and its user (one index probe); VP_ENOTFOUND. */
+vp_status idx_token_find(idx_users *u, const uint8_t hash[IDX_CRED_HASH], idx_token *t,
+                         idx_user *user, vp_error *err);
+vp_status idx_token_touch(idx_users *u, int64_t id, int64_t used_ms, vp_error *err);
+/* Removes tokens of a user: the one with row id id (when > 0), else those labelled label
+ * (when not NULL), else all. *n (may be NULL) says how many; none is VP_ENOTFOUND. */
+vp_status idx_token_revoke(idx_users *u, int64_t user_id, int64_t id, const char *label,
+                           uint64_t *n, vp_error *err);
+typedef vp_status (*idx_token_fn)(void *ctx, const idx_token *t);
+vp_status idx_token_each(idx_users *u, int64_t user_id, idx_token_fn fn, void *ctx, vp_error *err);
+
+/* Adds a session with the digest of its id; s->id is set. */
+vp_status idx_session_add(idx_users *u, idx_session *s, const uint8_t hash[IDX_CRED_HASH],
+                          vp_error *err);
+/* The session with this digest and its user; VP_ENOTFOUND. */
+vp_status idx_session_find(idx_users *u, const uint8_t hash[IDX_CRED_HASH], idx_session *s,
+                           idx_user *user, vp_error *err);
+vp_status idx_session_touch(idx_users *u, int64_t id, int64_t seen_ms, vp_error *err);
+/* Removes the session with this digest; VP_ENOTFOUND. */
+vp_status idx_session_remove(idx_users *u, const uint8_t hash[IDX_CRED_HASH], vp_error *err);
+/* Removes every session of a user; *n (may be NULL) says how many. */
+vp_status idx_session_remove_user(idx_users *u, int64_t user_id, uint64_t *n, vp_error *err);
+/* Removes sessions past expires_ms or not seen since seen_before_ms; *n may be NULL. */
+vp_status idx_session_purge(idx_users *u, int64_t now_ms, int64_t seen_before_ms, uint64_t *n,
+                            vp_error *err);
+
+/* One audit log row: who did what to which resource, from where, and how it went. Text is
+ * UTF-8 and truncated to the field. */
+typedef struct idx_audit {
+    int64_t id;             /* row id (set when read) */
+    int64_t time_ms;        /* Unix milliseconds */
+    int64_t user_id;        /* 0 = no user (anonymous, failed login, command line) */
+    char user[65];          /* user name as given */
+    char action[33];        /* e.g. view, download, upload, delete, login, user.add */
+    char resource_type[33]; /* e.g. study, series, instance, user, token; "" = none */
+    char resource_id[129];  /* e.g. a Study Instance UID, a user name */
+    char client[65];        /* client address, "cli" for the command line */
+    char outcome[17];       /* success, failure, denied, throttled */
+    int status;             /* protocol status (HTTP), 0 = none */
+    char detail[257];       /* free text */
+} idx_audit;
+
+/* Which rows idx_audit_query returns, newest first. Zero/NULL/"" fields do not filter. */
+typedef struct idx_audit_filter {
+    int64_t since_ms, until_ms; /* time_ms >= since_ms and < until_ms */
+    const char *user;           /* name, ignoring case */
+    const char *action;         /* exact */
+    const char *resource_id;    /* exact */
+    int64_t before_id;          /* paging by key: rows with id < before_id */
+    uint64_t offset;            /* paging by count: rows skipped */
+    uint64_t limit;             /* at most this many rows; 0 = no limit */
+} idx_audit_filter;
+
+/* Appends n rows in one transaction (one WAL sync for the batch). */
+vp_status idx_audit_append(idx_users *u, const idx_audit *rows, size_t n, vp_error *err);
+typedef vp_status (*idx_audit_fn)(void *ctx, const idx_audit *row);
+/* Calls fn for each row that passes the filter, newest first; a non-OK return from fn stops
+ * the walk and is returned. */
+vp_status idx_audit_query(idx_users *u, const idx_audit_filter *f, idx_audit_fn fn, void *ctx,
+                          vp_error *err);
+
 #endif

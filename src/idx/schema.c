@@ -150,6 +150,65 @@ static const char *const migrations[] = {
     "ALTER TABLE patient ADD COLUMN breed_scheme TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE patient ADD COLUMN breed_version TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE patient ADD COLUMN breed_meaning TEXT NOT NULL DEFAULT '';",
+    /* 5: users, their credentials and the audit log (src/idx/sqlite_users.c, policy in
+     * src/app/auth.c, docs/users.md). Times are Unix milliseconds (UTC), compared as numbers
+     * for expiry. A user name is unique ignoring ASCII case (NOCASE: names are printable
+     * ASCII). Passwords are kept as libsodium's argon2id strings (algorithm, parameters, salt
+     * and hash in one); API tokens and session ids only as their BLAKE2b-256 digest, UNIQUE
+     * so a request's credential is one index probe. Removing a user removes its tokens and
+     * sessions (foreign_keys is on), never its audit rows: the log names the user by id and
+     * name, without a reference, and refuses UPDATE and DELETE (append-only). Audit indexes
+     * serve the filters of idx_audit_query; newest first is rowid order. IF NOT EXISTS: a file
+     * whose user_version was set back (as the tests of earlier migrations do) still opens. */
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  role TEXT NOT NULL"
+    "    CHECK (role IN ('admin', 'radiologist', 'vet', 'technician', 'read-only')),"
+    "  pw_hash TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS api_token ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  label TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  used_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS api_token_user_i ON api_token (user);"
+    "CREATE TABLE IF NOT EXISTS session ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  seen_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  client TEXT NOT NULL DEFAULT '',"
+    "  user_agent TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS session_user_i ON session (user);"
+    "CREATE INDEX IF NOT EXISTS session_expires_i ON session (expires_ms);"
+    "CREATE INDEX IF NOT EXISTS session_seen_i ON session (seen_ms);"
+    "CREATE TABLE IF NOT EXISTS audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  user_id INTEGER NOT NULL DEFAULT 0,"
+    "  user TEXT NOT NULL DEFAULT '',"
+    "  action TEXT NOT NULL,"
+    "  resource_type TEXT NOT NULL DEFAULT '',"
+    "  resource_id TEXT NOT NULL DEFAULT '',"
+    "  client TEXT NOT NULL DEFAULT '',"
+    "  outcome TEXT NOT NULL DEFAULT '',"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  detail TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS audit_time_i ON audit (time_ms);"
+    "CREATE INDEX IF NOT EXISTS audit_user_i ON audit (user COLLATE NOCASE);"
+    "CREATE INDEX IF NOT EXISTS audit_action_i ON audit (action);"
+    "CREATE INDEX IF NOT EXISTS audit_resource_i ON audit (resource_id);"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 };
 
 int idx__migration_count(void)
