@@ -547,7 +547,7 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
 {
     ingest *g = s->g;
     dcm_file *f = NULL;
-    idx_record *rec = vp_malloc(sizeof *rec);
+    idx_record *rec = vp_calloc(1, sizeof *rec); /* zeroed: no metadata yet */
     bool locked = false;
     unsigned lk = 0;
     vp_status st = rec ? VP_OK : vp_error_set(err, VP_ENOMEM, "out of memory");
@@ -573,6 +573,11 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
         goto done;
     if ((st = idx_record_from_dataset(ds, rec, err)))
         goto done;
+    /* The WADO-RS metadata, stored with the row (PS3.18 10.4.1.1.2): from this header read,
+     * since it leaves Pixel Data out anyway. Compression at rest below changes only the
+     * encoding (PS3.5 8.2), not the attributes. Failing to build it refuses nothing: the
+     * row then has none and readers build it from the file. */
+    idx_record_set_metadata(rec, ds, NULL);
     snprintf(rec->transfer_syntax, sizeof rec->transfer_syntax, "%s", dcm_file_transfer_syntax(f));
     /* The meta group must name the same SOP Instance as the data set (PS3.10 7.1). */
     const char *ms;
@@ -589,8 +594,17 @@ vp_status ingest_stream_end(ingest_stream *s, ingest_outcome *outcome, vp_error 
                     !dcm_ts_lookup(rec->transfer_syntax).encapsulated;
     dcm_file_free(f);
     f = NULL;
-    if (compress)
-        compress_at_rest(g, s, tmp, rec);
+    if (compress && compress_at_rest(g, s, tmp, rec)) {
+        /* Pixel Data is now encapsulated (OB): the metadata describes the stored object, so
+         * it is read again from its header; without it, readers use the file. */
+        dcm_read_opts ho = {.stop_at_tag = DCM_TAG_PIXEL_DATA};
+        if (store_writer_tmp_path(s->w, tmp, sizeof tmp) != VP_OK ||
+            dcm_file_read(tmp, &ho, &f, NULL) != VP_OK ||
+            idx_record_set_metadata(rec, dcm_file_dataset(f), NULL) != VP_OK)
+            idx_record_fini(rec);
+        dcm_file_free(f);
+        f = NULL;
+    }
 
     lk = uid_lock_of(rec->sop_instance_uid);
     pthread_mutex_lock(&g->uid_locks[lk]);
@@ -653,6 +667,7 @@ done:
     store_writer_free(s->w);
     vp_free(s);
     dcm_file_free(f);
+    idx_record_fini(rec);
     vp_free(rec);
     return st;
 }

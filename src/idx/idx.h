@@ -72,6 +72,14 @@ typedef struct idx_record {
     uint64_t size;        /* bytes */
     uint8_t checksum[16]; /* XXH3-128 of the file */
     bool pending;         /* the file's sync had not completed when the row was put */
+    /* WADO-RS metadata (migration 6): the zlib stream (RFC 1950) of the instance's DICOM JSON
+     * object as idx_metadata_build writes it, owned by the record: idx_record_set_metadata
+     * fills it (after idx_record_from_dataset, which clears the record), idx_record_fini
+     * frees it. NULL: the row gets no metadata (a stored one is removed) and readers build it
+     * from the file. */
+    uint8_t *metadata;
+    size_t metadata_len;     /* bytes of the zlib stream */
+    size_t metadata_raw_len; /* bytes of the JSON object */
 } idx_record;
 
 /* What the index holds for an instance (for duplicate checks and retrieval). */
@@ -95,11 +103,67 @@ int idx_schema_version(idx *x);
  * when a required UID (study, series, SOP instance, SOP class) is missing or invalid. */
 vp_status idx_record_from_dataset(const dcm_dataset *ds, idx_record *rec, vp_error *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* WADO-RS metadata (PS3.18 10.4.1.1.2, DICOM JSON of Annex F), kept per instance (migration  */
+/* 6; src/idx/metadata.c). Written by idx_instance_put* with the instance row, from the        */
+/* record's metadata; removed with the row.                                                    */
+
+/* Binary values longer than this (VR OB OD OF OL OV OW UN, and encapsulated pixel data) are
+ * not inlined but referenced by a BulkDataURI (PS3.18 F.2.6); Pixel Data always is, since
+ * the ingest reads the header only. */
+#define IDX_METADATA_BULK_THRESHOLD 1024
+/* Stored BulkDataURI values are relative: "bulkdata/" + the attribute's path ("7FE00010",
+ * "00540016/0/00281201"), relative to the instance's URL; the web layer makes them absolute
+ * (src/web/metadata.h). */
+#define IDX_METADATA_BULK_PREFIX "bulkdata"
+/* Largest JSON object kept (a bigger one is not stored: readers build it from the file). */
+#define IDX_METADATA_MAX (64u << 20)
+
+/* Appends the metadata object of ds (the data set after the meta group, up to Pixel Data
+ * or whole) to out: compact DICOM JSON (dcm_json_write), bulk data as above. */
+vp_status idx_metadata_build(const dcm_dataset *ds, vp_buf *out, vp_error *err);
+/* Builds and compresses the metadata of ds into rec (replacing what it held). */
+vp_status idx_record_set_metadata(idx_record *rec, const dcm_dataset *ds, vp_error *err);
+/* Frees what the record owns (its metadata); the record stays usable, without metadata. */
+void idx_record_fini(idx_record *rec);
+
+/* One instance as idx_metadata_each gives it (valid during the call). */
+typedef struct idx_metadata {
+    const char *study_uid, *series_uid, *sop_instance_uid;
+    const char *path;     /* of the object, relative to the data folder */
+    uint8_t checksum[16]; /* of the object, as the row says (for idx_metadata_backfill) */
+    const char *json;     /* the JSON object inflated (NUL-terminated); NULL when the row has
+                           * none (indexed before migration 6, or unreadable) */
+    size_t json_len;
+} idx_metadata;
+typedef vp_status (*idx_metadata_fn)(void *ctx, const idx_metadata *m);
+/*
+ * Calls fn for the instances of a study (series_uid and sop_instance_uid NULL), of one of its
+ * series (sop_instance_uid NULL) or for one instance, in one read snapshot: series by Series
+ * Number then UID, instances by Instance Number then UID (empty numbers last). VP_ENOTFOUND
+ * (no message) when no instance matches: unknown study, series or instance, or one not in
+ * the study or series named. A non-OK return from fn stops the walk and is returned.
+ */
+vp_status idx_metadata_each(idx *x, const char *study_uid, const char *series_uid,
+                            const char *sop_instance_uid, idx_metadata_fn fn, void *ctx,
+                            vp_error *err);
+/* Metadata built from an object indexed before migration 6, to be kept. */
+typedef struct idx_metadata_fill {
+    const char *sop_instance_uid;
+    uint8_t checksum[16]; /* of the object it was built from (idx_metadata.checksum) */
+    const char *json;     /* as idx_metadata_build writes it */
+    size_t json_len;
+} idx_metadata_fill;
+/* Stores, in one transaction, the metadata of instances that have none, each only if its row
+ * still has that checksum (a replaced object brought its own); others are left alone. */
+vp_status idx_metadata_backfill(idx *x, const idx_metadata_fill *f, size_t n, vp_error *err);
+
 /* Adds or replaces an instance and upserts its patient, study and series in one durable
  * transaction, updating the computed study and series attributes. Stored values are kept where
  * the record leaves an attribute empty; a species or breed code is kept whole: the same code
  * (Code Value, and scheme when given) fills in what the record adds, another code replaces
- * the stored one with its scheme, version and meaning, empty ones included. */
+ * the stored one with its scheme, version and meaning, empty ones included. The record's
+ * metadata (or its absence) replaces the instance's stored one in the same transaction. */
 vp_status idx_instance_put(idx *x, const idx_record *rec, vp_error *err);
 /*
  * Group commit: puts n records in one transaction, so concurrent senders share one WAL sync.

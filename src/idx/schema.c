@@ -209,6 +209,17 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    /* 6: the WADO-RS metadata of each instance (PS3.18 10.4.1.1.2, the DICOM JSON Model of
+     * Annex F), computed at ingest and written in the transaction of its instance row, so it
+     * never disagrees with the index; removed with the row (ON DELETE CASCADE). A table of its
+     * own keeps instance rows small for the queries that scan them. json is the zlib stream
+     * (RFC 1950) of the object, raw_len its size inflated. Instances indexed before this
+     * migration have no row here: readers build it from the stored file (src/web/metadata.c)
+     * and may backfill it. */
+    "CREATE TABLE IF NOT EXISTS instance_meta ("
+    "  instance INTEGER PRIMARY KEY REFERENCES instance (id) ON DELETE CASCADE,"
+    "  raw_len INTEGER NOT NULL,"
+    "  json BLOB NOT NULL);",
 };
 
 int idx__migration_count(void)

@@ -34,6 +34,8 @@ enum stmt {
     S_COUNT,
     S_EACH,
     S_WL_COMPLETE,
+    S_META_PUT,
+    S_META_DROP,
     S_N
 };
 
@@ -158,7 +160,8 @@ static const char *const sql[S_N] = {
         " sop_class = excluded.sop_class, instance_number = excluded.instance_number,"
         " transfer_syntax = excluded.transfer_syntax, frames = excluded.frames,"
         " path = excluded.path, size = excluded.size, checksum = excluded.checksum,"
-        " received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        " received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        " RETURNING id",
     /* Computed attributes from the indexed child rows: a range scan of one series or study,
      * never of instance files. */
     [S_SERIES_COUNT] = "UPDATE series SET n_instances ="
@@ -192,6 +195,12 @@ static const char *const sql[S_N] = {
     [S_WL_COMPLETE] = "UPDATE worklist SET status = 'COMPLETED',"
                       " ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
                       " WHERE status = 'SCHEDULED' AND (accession = ?1 OR study_uid = ?2)",
+    /* The instance's WADO-RS metadata (migration 6), in the transaction of its row: a
+     * replaced instance gets the new object's, or none (readers then use the file). */
+    [S_META_PUT] = "INSERT INTO instance_meta (instance, raw_len, json) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (instance) DO UPDATE SET raw_len = excluded.raw_len,"
+                   " json = excluded.json",
+    [S_META_DROP] = "DELETE FROM instance_meta WHERE instance = ?1",
 };
 
 struct idx {
@@ -442,7 +451,16 @@ static vp_status put_one(idx *x, const idx_record *r, vp_error *err)
     sqlite3_bind_int64(s, 8, (sqlite3_int64)r->size);
     sqlite3_bind_blob(s, 9, r->checksum, sizeof r->checksum, SQLITE_STATIC);
     sqlite3_bind_int(s, 10, r->pending ? 1 : 0);
-    if ((st = step_done(x, s, err, "instance")))
+    int64_t instance = 0;
+    if ((st = step_id(x, s, &instance, err, "instance")))
+        goto fail;
+    sqlite3_stmt *m = x->st[r->metadata ? S_META_PUT : S_META_DROP];
+    sqlite3_bind_int64(m, 1, instance);
+    if (r->metadata) {
+        sqlite3_bind_int64(m, 2, (sqlite3_int64)r->metadata_raw_len);
+        sqlite3_bind_blob64(m, 3, r->metadata, r->metadata_len, SQLITE_STATIC);
+    }
+    if ((st = step_done(x, m, err, "instance metadata")))
         goto fail;
     /* Counts of the series and study touched (and of the old ones, if the instance moved). */
     int64_t touched[2] = {series, old_series && old_series != series ? old_series : 0};

@@ -319,7 +319,8 @@ def test_existing_archive(tmp_path):
                         " DROP TABLE users; PRAGMA user_version = 4;")
     add(data, "late", "vet")
     with db(data) as c:
-        assert c.execute("PRAGMA user_version").fetchone() == (5,)
+        # migrations from 5 on ran (later ones may follow: at least the users' one)
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 5
         assert c.execute("SELECT count(*) FROM instance").fetchone() == (1,)
     assert list(users(data)) == ["late"]
 

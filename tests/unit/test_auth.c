@@ -797,7 +797,7 @@ TEST(migration_from_version_4)
     CHECK_OK(idx_open(path, &x, NULL));
     if (!x)
         return;
-    CHECK_INT(idx_schema_version(x), 5);
+    CHECK(idx_schema_version(x) >= 5); /* and any later migration */
     idx_counts c;
     CHECK_OK(idx_count(x, &c, NULL));
     CHECK_INT(c.patients, 1); /* the archive survives */

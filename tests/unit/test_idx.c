@@ -364,7 +364,7 @@ TEST(migration_from_version_3)
     CHECK(x != NULL);
     if (!x)
         return;
-    CHECK_INT(idx_schema_version(x), 5);
+    CHECK_INT(idx_schema_version(x), 6);
     CHECK_STR(stored_code("species"), "448771007||| #0");
     CHECK_STR(stored_code("breed"), "VP-B-GM||| #0");
     idx_counts c;
